@@ -1,0 +1,143 @@
+"""The lake contract: one Arrow schema per table, and how each table is partitioned.
+
+Partition columns (``date``, ``entity``, ``stage``) live only in the Hive folder names
+(``entity=wang-yi/date=2023-09-18``), never inside the files, so DuckDB, Spark, Trino and
+BigQuery all read them the same way with Hive partitioning switched on.
+
+Bump ``SCHEMA_VERSION`` on any change a reader would notice; every row carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
+"""The one fixed set of entity types used in every table."""
+
+TEXT_SOURCES = ("page", "feed", "input")
+
+_TS = pa.timestamp("us", tz="UTC")
+
+ENTITY_STRUCT = pa.struct(
+    [
+        ("entity_id", pa.string()),
+        ("name", pa.string()),
+        ("slug", pa.string()),
+        ("type", pa.string()),
+        ("salience", pa.float64()),
+        ("mention_count", pa.int32()),
+    ]
+)
+
+MENTION_STRUCT = pa.struct(
+    [
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("text", pa.string()),
+        ("type", pa.string()),
+        ("entity_id", pa.string()),
+    ]
+)
+
+ARTICLES = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("url", pa.string()),
+        ("canonical_url", pa.string()),
+        ("fetched_url", pa.string()),
+        ("feed_url", pa.string()),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published", _TS),
+        ("fetched_at", _TS),
+        ("language", pa.string()),
+        ("description", pa.string()),
+        ("sitename", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("image", pa.string()),
+        ("text", pa.string()),
+        ("text_source", pa.string()),
+        ("content_hash", pa.string()),
+        ("story_id", pa.string()),
+        ("duplicate_urls", pa.list_(pa.string())),
+        ("entities", pa.list_(ENTITY_STRUCT)),
+        ("mentions", pa.list_(MENTION_STRUCT)),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+
+ENTITIES = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("entity_id", pa.string()),
+        ("name", pa.string()),
+        ("type", pa.string()),
+        ("salience", pa.float64()),
+        ("mention_count", pa.int32()),
+        ("title", pa.string()),
+        ("url", pa.string()),
+        ("source", pa.string()),
+        ("published", _TS),
+        ("story_id", pa.string()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+
+DUPLICATES = pa.schema(
+    [
+        ("url", pa.string()),
+        ("canonical_article_id", pa.string()),
+        ("canonical_url", pa.string()),
+        ("kind", pa.string()),
+        ("similarity", pa.float64()),
+        ("published", _TS),
+        ("fetched_at", _TS),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("content_hash", pa.string()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+
+DEAD_LETTER = pa.schema(
+    [
+        ("input_id", pa.string()),
+        ("reason", pa.string()),
+        ("error_type", pa.string()),
+        ("excerpt", pa.string()),
+        ("details", pa.string()),
+        ("occurred_at", _TS),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where a table lives under the lake, how it is partitioned, and how big its files get."""
+
+    name: str
+    folder: str
+    schema: pa.Schema
+    partition_keys: tuple[str, ...]
+    max_rows_per_file: int
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec("articles", "articles", ARTICLES, ("date",), 20_000),
+        TableSpec("entities", "entities", ENTITIES, ("entity", "date"), 250_000),
+        TableSpec("duplicates", "duplicates", DUPLICATES, ("date",), 250_000),
+        TableSpec("dead_letter", "_dead_letter", DEAD_LETTER, ("stage", "date"), 250_000),
+    )
+}

@@ -1,0 +1,109 @@
+"""The stage base class: one hook for the work, dead letters and counters for free.
+
+A stage subclasses ``Stage`` and implements ``handle(element)``, a thin call into a pure
+function. Whatever ``handle`` raises becomes a ``DeadLetter`` on the ``dead_letter``
+output instead of failing the bundle, so one bad feed or page never crashes a run and
+never disappears.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.records import DeadLetter
+from transforms.errors import NewsbeamError
+
+MAIN = "main"
+DEAD_LETTER = "dead_letter"
+METRICS_NAMESPACE = "newsbeam"
+EXCERPT_CHARS = 300
+
+
+def counter(name: str) -> Any:
+    """A run-summary counter; every counter of the run lives in one namespace."""
+    return Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
+    """A short, single-line, printable excerpt for a dead-letter row."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value[: limit * 4].decode("utf-8", errors="replace")
+    return " ".join(value.split())[:limit]
+
+
+def dead_letter(
+    stage: str, error: BaseException, input_id: str, excerpt_text: str | bytes | None = None
+) -> DeadLetter:
+    """Build the dead letter for ``error``; unexpected errors keep their traceback."""
+    details: dict[str, Any] = {}
+    if isinstance(error, NewsbeamError):
+        reason = error.reason
+        status = getattr(error, "status", None)
+        if status is not None:
+            details["status"] = status
+    else:
+        reason = f"unexpected {type(error).__name__} in stage {stage}: {error} (a bug: please report it)"
+        details["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+    return DeadLetter(
+        stage=stage,
+        reason=reason,
+        error_type=type(error).__name__,
+        input_id=input_id,
+        occurred_at=datetime.now(timezone.utc),
+        excerpt=excerpt(excerpt_text),
+        details=details,
+    )
+
+
+class Stage(beam.DoFn):  # type: ignore[misc]
+    """Base DoFn of every stage: subclasses implement ``handle`` and nothing else is required."""
+
+    stage: ClassVar[str] = "stage"
+
+    def handle(self, element: Any) -> Iterable[Any]:
+        """Do the stage's work for one element; raise ``NewsbeamError`` for expected failures."""
+        raise NotImplementedError
+
+    def input_id(self, element: Any) -> str:
+        """Identity of the input written to the dead letter (URL by default)."""
+        for attr in ("url", "link", "feed_url"):
+            value = getattr(element, attr, None)
+            if value:
+                return str(value)
+        return repr(element)[:200]
+
+    def input_excerpt(self, element: Any) -> str | bytes | None:
+        """Short excerpt of the input written to the dead letter."""
+        for attr in ("title", "text", "summary"):
+            value = getattr(element, attr, None)
+            if value:
+                return str(value)
+        return None
+
+    def process(self, element: Any) -> Iterator[Any]:
+        try:
+            # Materialised so an element either succeeds whole or becomes one dead letter.
+            outputs = list(self.handle(element))
+        except Exception as error:  # noqa: BLE001 - routed to the dead-letter table, not swallowed
+            counter("dead_letters").inc()
+            counter(f"{self.stage}_failed").inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER,
+                dead_letter(self.stage, error, self.input_id(element), self.input_excerpt(element)),
+            )
+            return
+        yield from outputs
+
+
+def apply_stage(pcoll: beam.PCollection, label: str, fn: Stage) -> dict[str, beam.PCollection]:
+    """Apply ``fn`` and return its ``main`` and ``dead_letter`` outputs."""
+    result = pcoll | label >> beam.ParDo(fn).with_outputs(DEAD_LETTER, main=MAIN)
+    return {MAIN: result[MAIN], DEAD_LETTER: result[DEAD_LETTER]}
