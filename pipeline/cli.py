@@ -1,0 +1,112 @@
+"""The ``newsbeam`` command.
+
+Exit codes, for schedulers:
+
+* 0: the run finished and every input made it into the lake;
+* 1: fatal: nothing was published (bad configuration, unreadable feed list, unwritable output);
+* 2: the command line itself is wrong (argparse);
+* 3: the run finished and was published, but some feeds, pages or records are in the
+  dead-letter table (``_dead_letter/``): look there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.config import RunConfig, new_run_id
+from pipeline.feedlist import load_feed_list
+from pipeline.run import run
+from transforms.errors import ConfigError
+from transforms.fetch.http import HttpConfig
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    http = HttpConfig()
+    group = parser.add_argument_group("fetching")
+    group.add_argument("--user-agent", default=http.user_agent, help="User-Agent header sent with every request")
+    group.add_argument("--timeout", type=float, default=http.total_timeout, help="seconds per request, body included")
+    group.add_argument("--max-bytes", type=int, default=http.max_bytes, help="size cap per response body")
+    group.add_argument("--max-redirects", type=int, default=http.max_redirects)
+    group.add_argument("--concurrency", type=int, default=http.max_workers, help="requests in flight per worker")
+    group.add_argument("--per-host", type=int, default=http.per_host, help="requests in flight per host")
+    entities = parser.add_argument_group("entities")
+    entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
+    entities.add_argument(
+        "--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbeam",
+        description="News feeds and pages in; deduplicated, entity-tagged Parquet out (Apache Beam).",
+        epilog="Unknown options (--runner, --direct_num_workers, ...) pass through to Beam's PipelineOptions.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser(
+        "run",
+        help="run the pipeline over a feed list or a JSONL of fetched pages",
+        description="Run once over --feeds (OPML, text, YAML or TOML) or --input (JSONL of pages).",
+    )
+    source = run_parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--feeds", type=Path, help="feed list: OPML, plain text URLs, YAML or TOML")
+    source.add_argument("--input", help="JSON Lines of fetched pages (a file or a glob)")
+    run_parser.add_argument("--output", required=True, help="lake root folder (local path or gs://, s3://)")
+    run_parser.add_argument("--run-id", default=None, help="run identifier (default: UTC time + random)")
+    _add_run_options(run_parser)
+
+    demo_parser = commands.add_parser(
+        "demo", help="serve the bundled sample news site on loopback, ingest it, query the lake"
+    )
+    demo_parser.add_argument("--output", default="demo-lake", help="lake folder to write (default: demo-lake)")
+    _add_run_options(demo_parser)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunConfig:
+    http = HttpConfig(
+        user_agent=args.user_agent,
+        total_timeout=args.timeout,
+        max_bytes=args.max_bytes,
+        max_redirects=args.max_redirects,
+        max_workers=args.concurrency,
+        per_host=args.per_host,
+    )
+    return RunConfig(
+        output=args.output,
+        run_id=getattr(args, "run_id", None) or new_run_id(),
+        feeds=tuple(load_feed_list(feeds_path)) if feeds_path else (),
+        input_pattern=getattr(args, "input", None),
+        http=http,
+        top_entities=args.top_entities,
+        salience_threshold=args.salience_threshold,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    try:
+        if args.command == "demo":
+            from pipeline.demo.run import run_demo
+
+            return run_demo(lambda feeds: config_from_args(args, feeds), beam_args)
+        result = run(config_from_args(args, args.feeds), beam_args)
+    except ConfigError as error:
+        print(f"newsbeam: {error.reason}", file=sys.stderr)
+        return EXIT_FATAL
+    print(result.summary())
+    return EXIT_PARTIAL if result.dead_letters else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

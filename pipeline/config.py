@@ -1,0 +1,34 @@
+"""What one run needs to know, gathered from the command line into one frozen object."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from schemas.records import FeedSpec
+from transforms.fetch.http import HttpConfig
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: UTC start time plus a random suffix (``20240503T101500Z-3fa9c1``)."""
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    output: str
+    run_id: str = field(default_factory=new_run_id)
+    feeds: tuple[FeedSpec, ...] = ()
+    input_pattern: str | None = None
+    http: HttpConfig = field(default_factory=HttpConfig)
+    top_entities: int = 10
+    """At most this many entities per article go to the ``entities/`` table."""
+    salience_threshold: float = 0.05
+    """Entities below this salience stay in ``articles.entities`` but not in ``entities/``."""
+
+    def describe_inputs(self) -> dict[str, object]:
+        if self.input_pattern:
+            return {"input": self.input_pattern}
+        return {"feeds": [spec.url for spec in self.feeds]}

@@ -1,0 +1,135 @@
+"""Exact deduplication: one article per canonical URL, then one per normalised-text hash.
+
+Copies are never dropped silently: each collapsed copy becomes a ``Duplicate`` record
+(written to ``duplicates/``) and its URL is listed in the kept article's
+``duplicate_urls``.
+
+The kept article is chosen by one documented rule (``canonical_sort_key``): earliest
+``published`` first (undated last), then the richest metadata, then the earliest fetch,
+then the URL, so the choice is deterministic whatever order the runner delivers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+import apache_beam as beam
+
+from schemas.records import Article, Duplicate
+from transforms.base import counter
+
+DUPLICATES = "duplicates"
+_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+
+# An article on its way through dedup, carrying the copies it has absorbed so far.
+Absorbed = tuple[Article, tuple[Duplicate, ...]]
+
+
+def richness(article: Article) -> int:
+    """How much metadata an article carries; the richer copy wins a tie on ``published``."""
+    fields = (
+        article.title,
+        article.published,
+        article.language,
+        article.description,
+        article.sitename,
+        article.image,
+        article.feed_url,
+    )
+    score = sum(1 for value in fields if value)
+    score += min(len(article.authors), 3) + min(len(article.tags), 3)
+    score += 2 if article.text_source == "page" else 0
+    return score
+
+
+def canonical_sort_key(article: Article) -> tuple[object, ...]:
+    """Sort key whose minimum is the article to keep (see module docstring)."""
+    return (
+        article.published is None,
+        article.published or _FAR_FUTURE,
+        -richness(article),
+        -len(article.text),
+        article.fetched_at,
+        article.url,
+    )
+
+
+def as_duplicate(copy: Article, kept: Article, kind: str) -> Duplicate:
+    """Record ``copy`` as collapsed into ``kept``."""
+    return Duplicate(
+        url=copy.url,
+        canonical_article_id=kept.article_id,
+        canonical_url=kept.canonical_url,
+        kind=kind,
+        similarity=1.0,
+        published=copy.published,
+        fetched_at=copy.fetched_at,
+        source=copy.source,
+        title=copy.title,
+        content_hash=copy.content_hash,
+    )
+
+
+def collapse(group: Iterable[Absorbed], kind: str) -> Absorbed:
+    """Keep the best article of a group of exact copies and absorb the rest.
+
+    Copies absorbed earlier (by another key) are re-pointed at the new keeper, so every
+    ``Duplicate`` always names an article that is actually written.
+    """
+    members = sorted(group, key=lambda item: canonical_sort_key(item[0]))
+    kept, _ = members[0]
+    duplicates: list[Duplicate] = []
+    for article, absorbed in members:
+        if article is not kept:
+            duplicates.append(as_duplicate(article, kept, kind))
+        duplicates.extend(
+            dataclasses.replace(d, canonical_article_id=kept.article_id, canonical_url=kept.canonical_url)
+            for d in absorbed
+        )
+    urls = dict.fromkeys(
+        [*kept.duplicate_urls, *(d.url for d in duplicates if d.url != kept.url)]
+    )
+    return dataclasses.replace(kept, duplicate_urls=tuple(urls)), tuple(duplicates)
+
+
+class _Collapse(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def process(self, keyed: tuple[str, Iterable[Absorbed]]) -> Iterator[Absorbed]:
+        kept, duplicates = collapse(keyed[1], self.kind)
+        counter(f"duplicates_{self.kind}").inc(
+            sum(1 for d in duplicates if d.kind == self.kind)
+        )
+        yield kept, duplicates
+
+
+def _emit(item: Absorbed) -> Iterator[object]:
+    article, duplicates = item
+    counter("duplicates").inc(len(duplicates))
+    yield article
+    for duplicate in duplicates:
+        yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate)
+
+
+class DeduplicateExact(beam.PTransform):  # type: ignore[misc]
+    """Articles in; ``main`` kept articles and ``duplicates`` collapsed copies out.
+
+    Grouping is per window, so the same transform serves batch and windowed streams.
+    """
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        result = (
+            articles
+            | "Start" >> beam.Map(lambda article: (article, ()))
+            | "KeyByCanonicalUrl" >> beam.Map(lambda item: (item[0].canonical_url, item))
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "CollapseSameUrl" >> beam.ParDo(_Collapse("exact_url"))
+            | "KeyByContentHash" >> beam.Map(lambda item: (item[0].content_hash, item))
+            | "GroupByText" >> beam.GroupByKey()
+            | "CollapseSameText" >> beam.ParDo(_Collapse("exact_text"))
+            | "Emit" >> beam.FlatMap(_emit).with_outputs(DUPLICATES, main="main")
+        )
+        return {"main": result["main"], DUPLICATES: result[DUPLICATES]}

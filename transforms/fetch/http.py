@@ -1,0 +1,409 @@
+"""The HTTP layer of stage ``fetch``: one injectable client interface and its httpx implementation.
+
+Stages depend on the ``HttpClient`` protocol and take a factory, so tests and users can
+inject another client. ``HttpxClient`` enforces every limit itself (redirect cap and
+scheme check per hop, body size after decompression, a total deadline) because a news
+crawler meets every kind of broken or hostile server, and each failure must end as a
+``FetchError`` whose reason a person can act on, never as a hang or an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import httpx
+
+from transforms.errors import (
+    BlockedURLError,
+    ConfigError,
+    ConnectError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    ResponseTooLarge,
+    TooManyRedirects,
+    UnsupportedContent,
+)
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT_ENCODING = "gzip, deflate"
+"""Only what we decode ourselves under the size cap (no br/zstd even if installed)."""
+CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Limits of one HTTP client; every one is enforced, none is advisory."""
+
+    connect_timeout: float = 5.0
+    """Seconds to open the TCP (and TLS) connection."""
+    read_timeout: float = 15.0
+    """Seconds without a single byte arriving before we give up."""
+    total_timeout: float = 30.0
+    """Seconds for the whole request, all redirects and the body included."""
+    max_redirects: int = 5
+    max_bytes: int = 10 * 1024 * 1024
+    """Cap on the (decompressed) body."""
+    user_agent: str = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam)"
+    max_workers: int = 16
+    """Total concurrent requests (used by ``fetch_many`` callers)."""
+    per_host: int = 4
+    """Concurrent requests per host name, to stay polite."""
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}")
+        for name in ("max_bytes", "max_workers", "per_host"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"HTTP {name} must be at least 1, got {getattr(self, name)}")
+        if self.max_redirects < 0:
+            raise ConfigError(f"HTTP max_redirects must be 0 or more, got {self.max_redirects}")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A successful (status < 400) response with its whole, decompressed body."""
+
+    requested_url: str
+    url: str
+    """Final URL, after redirects."""
+    status: int
+    headers: dict[str, str] = field(hash=False)
+    """Lower-case names; repeated headers joined with ", " (``content-encoding`` is the server's)."""
+    body: bytes
+    fetched_at: datetime
+    """UTC time the final response's headers arrived."""
+
+    @property
+    def content_type(self) -> str | None:
+        """Media type without parameters, lower-cased (``text/html``), or None if not sent."""
+        value = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        return value or None
+
+    @property
+    def charset(self) -> str | None:
+        """The ``charset`` parameter of Content-Type, lower-cased, or None if not declared."""
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip("\"'").strip().lower() or None
+        return None
+
+
+class HttpClient(Protocol):
+    """What stages need from an HTTP client; inject another implementation in tests or runs."""
+
+    def get(self, url: str, *, accept: str | None = None) -> HttpResponse:
+        """GET ``url`` following redirects; raise a ``FetchError`` subclass on any failure.
+
+        ``accept`` is sent as the Accept header; it is not enforced, the caller checks
+        ``content_type`` (servers mislabel feeds and pages too often to refuse early).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections; the client may not be used afterwards."""
+        ...
+
+
+HttpClientFactory = Callable[[HttpConfig], HttpClient]
+"""How stages build their client in ``DoFn.setup()``; ``HttpxClient`` itself is one."""
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class _BodyDecoder:
+    """Content-Encoding decoder that never produces more than it is asked for (bombs stay small)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._deflate_probe = encoding == "deflate"
+        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+        self._zlib: Any = zlib.decompressobj(wbits) if encoding != "identity" else None
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        """Decode ``data``, returning at most ``limit`` bytes; the rest stays pending."""
+        if self._zlib is None:
+            return data
+        if self._deflate_probe:
+            # "deflate" is zlib-wrapped by the RFC but raw deflate on many servers.
+            self._deflate_probe = False
+            try:
+                return bytes(self._zlib.decompress(data, limit))
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        return bytes(self._zlib.decompress(data, limit))
+
+    @property
+    def pending(self) -> bytes:
+        """Input not yet decoded because the last call hit its limit."""
+        return b"" if self._zlib is None else bytes(self._zlib.unconsumed_tail)
+
+    def flush(self) -> bytes:
+        return b"" if self._zlib is None else bytes(self._zlib.flush())
+
+
+class HttpxClient:
+    """``HttpClient`` on a sync ``httpx.Client``; thread-safe, picklable, connects lazily.
+
+    Built lazily so a Beam DoFn can hold (or pickle) one and only open connections on its
+    worker; redirects are followed by hand so the cap, loop detection and scheme check
+    apply to every hop.
+    """
+
+    def __init__(self, config: HttpConfig | None = None) -> None:
+        self.config = config or HttpConfig()
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.config = state["config"]
+        self._lock = threading.Lock()
+        self._client = None
+
+    def __enter__(self) -> HttpxClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections; safe to call twice."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                limits = httpx.Limits(
+                    max_connections=self.config.max_workers,
+                    max_keepalive_connections=self.config.max_workers,
+                )
+                self._client = httpx.Client(
+                    follow_redirects=False,
+                    limits=limits,
+                    headers={"User-Agent": self.config.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+                )
+            return self._client
+
+    def get(self, url: str, *, accept: str | None = None) -> HttpResponse:
+        """GET ``url`` within every configured limit; raise a ``FetchError`` subclass on failure."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.total_timeout
+        headers = {"Accept": accept} if accept else {}
+        current = _checked_url(url, url, 0)
+        seen = {_without_fragment(current)}
+        redirects = 0
+        client = self._http()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchTimeout(
+                    f"gave up on {url} after {cfg.total_timeout:g} s total (total_timeout) "
+                    f"while following {_plural(redirects, 'redirect')}; the site is too slow"
+                )
+            timeout = httpx.Timeout(
+                connect=min(cfg.connect_timeout, remaining),
+                read=min(cfg.read_timeout, remaining),
+                write=min(cfg.read_timeout, remaining),
+                pool=remaining,
+            )
+            try:
+                request = client.build_request("GET", current, headers=headers, timeout=timeout)
+                response = client.send(request, stream=True)
+            except httpx.HTTPError as error:
+                raise _mapped(error, current, url, cfg, deadline) from error
+            try:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECT_STATUSES and location:
+                    target = _redirect_target(response.url, location, url, redirects)
+                    key = _without_fragment(target)
+                    if key in seen:
+                        raise TooManyRedirects(
+                            f"redirect loop: {current} redirects back to already visited {target} "
+                            f"(started at {url}); the site is misconfigured, try again later"
+                        )
+                    if redirects >= cfg.max_redirects:
+                        raise TooManyRedirects(
+                            f"more than {_plural(cfg.max_redirects, 'redirect')} starting at {url} "
+                            f"(next hop: {current} -> {target}); use the final URL or raise max_redirects"
+                        )
+                    seen.add(key)
+                    redirects += 1
+                    current = target
+                    continue
+                if response.status_code >= 400:
+                    raise _status_error(response, url, redirects)
+                fetched_at = datetime.now(timezone.utc)
+                body = _read_body(response, url, cfg, deadline)
+            except httpx.HTTPError as error:
+                raise _mapped(error, current, url, cfg, deadline) from error
+            finally:
+                response.close()
+            return HttpResponse(
+                requested_url=url,
+                url=str(response.url),
+                status=response.status_code,
+                headers={name.lower(): value for name, value in response.headers.items()},
+                body=body,
+                fetched_at=fetched_at,
+            )
+
+
+def _without_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def _checked_url(candidate: str, requested: str, redirects: int) -> str:
+    """``candidate`` as an absolute http(s) URL, or ``BlockedURLError`` before any connection."""
+    via = f" (redirected from {requested})" if redirects else ""
+    try:
+        parsed = httpx.URL(candidate)
+    except httpx.InvalidURL as error:
+        raise BlockedURLError(f"{candidate!r} is not a valid URL{via}: {error}; fix the link") from error
+    if parsed.scheme not in ALLOWED_SCHEMES:
+        shown = f"{parsed.scheme}:" if parsed.scheme else "no scheme"
+        raise BlockedURLError(
+            f"refused {candidate}{via}: {shown} is not allowed, only http and https URLs are fetched"
+        )
+    if not parsed.host:
+        raise BlockedURLError(f"refused {candidate}{via}: the URL has no host name; fix the link")
+    return str(parsed)
+
+
+def _redirect_target(base: httpx.URL, location: str, requested: str, redirects: int) -> str:
+    try:
+        target = str(base.join(location.strip()))
+    except httpx.InvalidURL as error:
+        raise BlockedURLError(
+            f"{base} redirects to an invalid Location {location!r} (requested {requested}): {error}"
+        ) from error
+    return _checked_url(target, requested, redirects + 1)
+
+
+def _status_error(response: httpx.Response, requested: str, redirects: int) -> HTTPStatusError:
+    status = response.status_code
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = response.reason_phrase or "error"
+    where = str(response.url)
+    if redirects:
+        where += f" (requested {requested}, after {_plural(redirects, 'redirect')})"
+    hint = ""
+    if status == 429:
+        retry = response.headers.get("retry-after")
+        hint = f"; the server is rate limiting us, retry after {retry} s" if retry else "; slow down"
+    elif status in (401, 403):
+        hint = "; the site refuses crawlers or needs a login"
+    elif status in (404, 410):
+        hint = "; the page is gone, drop or fix the link"
+    elif status >= 500:
+        hint = "; the server failed, try again later"
+    return HTTPStatusError(f"HTTP {status} {phrase} for {where}{hint}", status)
+
+
+def _read_body(response: httpx.Response, url: str, cfg: HttpConfig, deadline: float) -> bytes:
+    """Stream the body, decompressing under the cap and the total deadline."""
+    cap = cfg.max_bytes
+    encodings = [
+        part.strip().lower()
+        for part in response.headers.get("content-encoding", "").split(",")
+        if part.strip().lower() not in ("", "identity")
+    ]
+    encodings = ["gzip" if name == "x-gzip" else name for name in encodings]
+    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "deflate")):
+        raise UnsupportedContent(
+            f"{response.url} uses Content-Encoding {', '.join(encodings)}, which newsbeam cannot "
+            f"decode (it only asks for {ACCEPT_ENCODING})"
+        )
+    decoder = _BodyDecoder(encodings[0] if encodings else "identity")
+    declared = response.headers.get("content-length", "").strip()
+    if not encodings and declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLarge(
+            f"{response.url} declares {int(declared):,} bytes (Content-Length), over the "
+            f"{cap:,}-byte cap (max_bytes); raise max_bytes if this page is wanted"
+        )
+    chunks: list[bytes] = []
+    size = 0
+
+    def keep(piece: bytes) -> None:
+        nonlocal size
+        size += len(piece)
+        if size > cap:
+            what = "decompressed " if encodings else ""
+            raise ResponseTooLarge(
+                f"{response.url} sent more than {cap:,} {what}bytes (max_bytes), requested as {url}; "
+                "raise max_bytes if this page is wanted"
+            )
+        chunks.append(piece)
+
+    try:
+        for raw in response.iter_raw(CHUNK_BYTES):
+            data = raw
+            while data:
+                keep(decoder.decode(data, cap - size + 1))
+                data = decoder.pending
+            if time.monotonic() > deadline:
+                raise FetchTimeout(
+                    f"gave up on {url} after {cfg.total_timeout:g} s total (total_timeout) with "
+                    f"{size:,} bytes of the body received; the server is sending too slowly"
+                )
+        keep(decoder.flush())
+    except zlib.error as error:
+        raise UnsupportedContent(
+            f"{response.url} sent a corrupt {decoder.encoding} body ({error}); the server is broken"
+        ) from error
+    return b"".join(chunks)
+
+
+def _mapped(error: httpx.HTTPError, current: str, requested: str, cfg: HttpConfig, deadline: float) -> FetchError:
+    """Turn an httpx error into the ``FetchError`` subclass and sentence a person can act on."""
+    host = httpx.URL(current).host
+    where = current if current == requested else f"{current} (requested {requested})"
+    if isinstance(error, httpx.TimeoutException):
+        if time.monotonic() >= deadline - 0.05:
+            return FetchTimeout(
+                f"gave up on {where} after {cfg.total_timeout:g} s total (total_timeout); "
+                "the server is too slow"
+            )
+        if isinstance(error, httpx.ConnectTimeout):
+            return FetchTimeout(
+                f"could not connect to {host} within {cfg.connect_timeout:g} s (connect_timeout) "
+                f"for {where}; the host is down, unreachable or firewalled"
+            )
+        if isinstance(error, httpx.PoolTimeout):
+            return FetchTimeout(f"no free connection for {where} in time; lower the number of workers")
+        return FetchTimeout(
+            f"{host} sent nothing for {cfg.read_timeout:g} s (read_timeout) for {where}; "
+            "the server is stuck or overloaded"
+        )
+    if isinstance(error, httpx.UnsupportedProtocol):
+        return BlockedURLError(f"refused {where}: {error}; only http and https URLs are fetched")
+    if isinstance(error, httpx.ConnectError):
+        return ConnectError(
+            f"could not connect to {host} for {where}: {error or type(error).__name__}; "
+            "check the host name and that the site is up"
+        )
+    if isinstance(error, httpx.TransportError):
+        return ConnectError(
+            f"connection to {host} broke while fetching {where}: {error or type(error).__name__}; "
+            "the server closed or reset it, try again later"
+        )
+    return FetchError(f"fetching {where} failed: {type(error).__name__}: {error}")

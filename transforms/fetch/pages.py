@@ -1,0 +1,130 @@
+"""Stage 2, fetch: download each entry's article page, many at once, bounded per host.
+
+A page that cannot be fetched (or is not HTML) becomes a dead letter with stage ``fetch``
+*and* still flows on as a ``Page`` without HTML, so cleaning can fall back to the feed
+entry's own text: the failure is recorded, the article is not lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import apache_beam as beam
+
+from schemas.records import FeedEntry, Page
+from transforms.base import DEAD_LETTER, MAIN, Stage, apply_stage, counter, dead_letter
+from transforms.errors import FetchError, UnsupportedContent
+from transforms.fetch.concurrent import fetch_many
+from transforms.fetch.decode import decode_html
+from transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
+
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""})
+ClientFactory = Callable[[HttpConfig], HttpClient]
+
+
+def page_from_response(entry: FeedEntry, response: HttpResponse) -> Page:
+    """Decode an HTML response into a ``Page``; non-HTML content raises ``UnsupportedContent``."""
+    if response.content_type not in HTML_TYPES:
+        raise UnsupportedContent(
+            f"{response.url} returned {response.content_type!r}, not an HTML page; "
+            "the article text falls back to the feed entry"
+        )
+    html, _encoding = decode_html(response.body, response.charset)
+    return Page(
+        url=entry.link,
+        fetched_url=response.url,
+        fetched_at=response.fetched_at,
+        html=html,
+        title=entry.title,
+        published=entry.published,
+        source=entry.source,
+        feed_url=entry.feed_url,
+        status=response.status,
+        content_type=response.content_type,
+        entry=entry,
+    )
+
+
+def page_without_html(entry: FeedEntry, fetch_error: str | None = None) -> Page:
+    """A page cleaning will fill from the feed entry (fetch failed, or fetching is off)."""
+    return Page(
+        url=entry.link,
+        fetched_url=entry.link,
+        fetched_at=datetime.now(timezone.utc),
+        title=entry.title,
+        published=entry.published,
+        source=entry.source,
+        feed_url=entry.feed_url,
+        entry=entry,
+        fetch_error=fetch_error,
+    )
+
+
+class FetchPageBatch(Stage):
+    """A batch of feed entries in; one ``Page`` per entry out (failed fetches also dead-lettered)."""
+
+    stage = "fetch"
+
+    def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:
+        self.config = config
+        self.client_factory = client_factory
+        self.client: HttpClient | None = None
+
+    def setup(self) -> None:
+        self.client = self.client_factory(self.config)
+
+    def teardown(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def input_id(self, element: Any) -> str:
+        return " ".join(entry.link for entry in element)
+
+    def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Any]:
+        assert self.client is not None
+        to_fetch = [entry for entry in batch if entry.fetch_page]
+        for entry in batch:
+            if not entry.fetch_page:
+                yield page_without_html(entry)
+        outcomes = fetch_many(
+            self.client,
+            [entry.link for entry in to_fetch],
+            max_workers=self.config.max_workers,
+            per_host=self.config.per_host,
+            accept=PAGE_ACCEPT,
+        )
+        for entry, (_, outcome) in zip(to_fetch, outcomes, strict=True):
+            try:
+                if isinstance(outcome, FetchError):
+                    raise outcome
+                page = page_from_response(entry, outcome)
+            except FetchError as error:
+                counter("pages_failed").inc()
+                counter("dead_letters").inc()
+                yield beam.pvalue.TaggedOutput(
+                    DEAD_LETTER, dead_letter(self.stage, error, entry.link, entry.title)
+                )
+                yield page_without_html(entry, error.reason)
+                continue
+            counter("pages_fetched").inc()
+            yield page
+
+
+class FetchPages(beam.PTransform):  # type: ignore[misc]
+    """``FeedEntry`` in; ``main`` pages and ``dead_letter`` out."""
+
+    def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:
+        super().__init__()
+        self.config = config
+        self.client_factory = client_factory
+
+    def expand(self, entries: beam.PCollection) -> dict[str, beam.PCollection]:
+        batches = (
+            entries
+            | "Spread" >> beam.Reshuffle()
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.max_workers * 4)
+        )
+        return apply_stage(batches, "FetchPageBatch", FetchPageBatch(self.config, self.client_factory))
