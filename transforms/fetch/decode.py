@@ -104,5 +104,8 @@ def decode_html(body: bytes, declared_charset: str | None) -> tuple[str, str]:
         codec = _codec(best.encoding)
         if codec is not None and (text := _strict(body, codec)) is not None:
             return text, codec
-        return str(best), best.encoding
+        try:
+            return body.decode(best.encoding, errors="replace"), codec or best.encoding
+        except LookupError:
+            pass
     return body.decode("utf-8", errors="replace"), "utf-8"

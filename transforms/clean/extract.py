@@ -1,0 +1,270 @@
+"""Cleaning: turn a fetched (or given) page into an ``Article``.
+
+Pure functions, no I/O: the Beam stage calls ``clean_page`` once per page. Main text and
+metadata come from trafilatura; when the page yields no article text the feed entry's own
+content or summary is used instead, so a paywall or a failed fetch does not lose the item.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from trafilatura.settings import Document
+
+from schemas.records import Article, FeedEntry, Page
+from transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
+from transforms.errors import ExtractError
+
+#: Below this many words, what trafilatura found is a teaser, a paywall notice or the link
+#: text of an index page rather than an article; a one-paragraph news brief still has ~40.
+MIN_PAGE_WORDS = 25
+
+#: Below this probability py3langid's guess (on a headline-length text) is wrong more often
+#: than right; no language is more useful downstream than a wrong one.
+MIN_LANGUAGE_CONFIDENCE = 0.3
+
+#: Scripts written without spaces between words count one word per character (CJK) so
+#: the length threshold means the same in every language.
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+")
+
+def word_count(text: str) -> int:
+    """Words in ``text``; each CJK character counts as one word."""
+    return len(_WORD.findall(text))
+
+
+@functools.lru_cache(maxsize=1)
+def language_identifier() -> LanguageIdentifier:
+    """The py3langid model, loaded once per process (loading takes ~0.7 s; classifying ~ms)."""
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of ``text``, or None when py3langid is not confident."""
+    if not text.strip():
+        return None
+    code, probability = language_identifier().classify(text)
+    if code == "zxx" or probability < MIN_LANGUAGE_CONFIDENCE:
+        return None
+    return str(code)
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes are taken to be UTC (feeds and pages rarely say otherwise)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    """trafilatura's date string (ISO, from htmldate) as a UTC datetime."""
+    if not value:
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _run_trafilatura(page: Page) -> Document | None:
+    """Main text and metadata of ``page.html``; None when trafilatura finds nothing."""
+    fetched_at = _utc(page.fetched_at)
+    result = trafilatura.bare_extraction(
+        page.html,
+        url=page.fetched_url or page.url,
+        # an article cannot be published after we fetched it; also keeps the result a
+        # function of the page, not of the day the pipeline runs
+        date_extraction_params={
+            "original_date": True,
+            "extensive_search": True,
+            "max_date": fetched_at.strftime("%Y-%m-%d"),
+            "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+        },
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+    )
+    return result if isinstance(result, Document) else None
+
+
+def _split_list(values: str | list[str] | None, separator: str) -> list[str]:
+    """trafilatura joins authors with ';' and sometimes packs keywords into one ','-string."""
+    if not values:
+        return []
+    items = [values] if isinstance(values, str) else values
+    return [part.strip() for item in items for part in item.split(separator) if part.strip()]
+
+
+def _unique(values: list[str], exclude: tuple[str | None, ...] = ()) -> tuple[str, ...]:
+    """Distinct values in first-seen order, compared case-insensitively."""
+    seen = {value.casefold() for value in exclude if value}
+    result = []
+    for value in values:
+        key = value.casefold()
+        if key not in seen:
+            seen.add(key)
+            result.append(value)
+    return tuple(result)
+
+
+def _host(url: str) -> str | None:
+    """Host without ``www.``: the outlet name of last resort."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    return host or None
+
+
+def _usable_canonical(link: str | None, fetched_url: str) -> str | None:
+    """The page's ``rel=canonical`` link, when it can stand for the article.
+
+    Relative links are resolved against the fetched URL. Cross-site links are accepted
+    (syndicated copies point at the original, which is what dedup wants), but not links to
+    a site's front page (a common template error that would merge every article of a site
+    into one) nor to hosts that cannot be public (``localhost``, no dot).
+    """
+    if not link:
+        return None
+    absolute = urljoin(fetched_url, link.strip())
+    parts = urlsplit(absolute)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or "." not in host or host.endswith(".localhost"):
+        return None
+    fetched_path = urlsplit(fetched_url).path
+    if parts.path in ("", "/") and not parts.query and fetched_path not in ("", "/"):
+        return None
+    return absolute
+
+
+def _title(page_title: str | None, given: str | None) -> str | None:
+    """The page's title, unless it is the feed/input title plus a site suffix.
+
+    Page metadata (og:title, JSON-LD headline) is usually the fullest headline; but when it
+    came from ``<title>`` it often reads "Headline » Section » Site", and the given title
+    is then the clean one.
+    """
+    if page_title and given:
+        if len(given) < len(page_title) and normalise_text(given) in normalise_text(page_title):
+            return given
+        return page_title
+    return page_title or given
+
+
+def _feed_text(entry: FeedEntry | None) -> str | None:
+    """The entry's full content, else its summary (both plain text by the read stage)."""
+    if entry is None:
+        return None
+    for value in (entry.content, entry.summary):
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
+def _no_text_reason(page: Page, why_page: str) -> str:
+    """An actionable ``ExtractError`` reason: what was tried and what to look at."""
+    url = page.fetched_url or page.url
+    if page.html:
+        hint = "the page may be an index page, paywalled, or rendered by JavaScript"
+    elif page.fetch_error:
+        hint = "fix the fetch or have the feed publish summaries"
+    else:
+        hint = "give --input records a 'text' or 'html' field"
+    return f"no article text in {url} ({why_page}, feed entry has no summary/content): {hint}"
+
+
+def clean_page(page: Page) -> Article:
+    """Clean one page into an ``Article``; raise ``ExtractError`` when there is no text at all.
+
+    Text: ``page.text`` when given (``text_source="input"``, trafilatura is skipped); else
+    trafilatura's main text if it has at least ``MIN_PAGE_WORDS`` words (``"page"``); else
+    the feed entry's content, then summary (``"feed"``).
+
+    Metadata precedence, and why:
+
+    * published: the input/feed value (machine-written, with time zone) over the page's
+      (htmldate's best guess); always UTC.
+    * title: the page's, unless the input/feed title is the same headline without the site
+      suffix (see ``_title``); the input/feed title when the page has none.
+    * authors: the page's byline (minus the outlet's own name), else the feed entry's.
+    * tags: page categories and keywords, then the feed entry's tags, de-duplicated.
+    * canonical URL: the page's ``rel=canonical`` when usable (``_usable_canonical``), else
+      the fetched URL; always passed through ``canonical_url``.
+    * language: trafilatura's when set, else py3langid on the article text.
+    * source: the feed list's name for the outlet, else the page's site name, else the host.
+    """
+    entry = page.entry
+    doc: Document | None = None
+    why_page = ""
+    text: str | None = None
+    text_source = "page"
+
+    if page.text and page.text.strip():
+        text, text_source = page.text.strip(), "input"
+    elif page.html:
+        try:
+            doc = _run_trafilatura(page)
+        except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
+            why_page = f"trafilatura failed: {type(error).__name__}: {error}"
+        else:
+            page_text = (doc.text or "").strip() if doc else ""
+            words = word_count(page_text)
+            if words >= MIN_PAGE_WORDS:
+                text = page_text
+            else:
+                why_page = f"trafilatura found {words} words, fewer than {MIN_PAGE_WORDS}"
+    elif page.fetch_error:
+        why_page = f"page not fetched: {page.fetch_error}"
+    else:
+        why_page = "no HTML and no text"
+
+    if text is None:
+        text = _feed_text(entry)
+        text_source = "feed"
+        if text is None:
+            raise ExtractError(_no_text_reason(page, why_page))
+
+    fetched_url = page.fetched_url or page.url
+    sitename = doc.sitename if doc else None
+    source = page.source or (entry.source if entry else None) or sitename or _host(fetched_url)
+    given_title = page.title or (entry.title if entry else None)
+    given_published = page.published or (entry.published if entry else None)
+    published = _utc(given_published) if given_published else _parse_date(doc.date if doc else None)
+
+    authors = _unique(_split_list(doc.author if doc else None, ";"), exclude=(sitename, source))
+    if not authors and entry:
+        authors = _unique(list(entry.authors))
+    tags = _unique(
+        _split_list(doc.categories if doc else None, ",")
+        + _split_list(doc.tags if doc else None, ",")
+        + list(entry.tags if entry else ())
+    )
+
+    canonical = canonical_url(_usable_canonical(doc.url if doc else None, fetched_url) or fetched_url)
+    description = doc.description if doc else None
+    if not description and entry and entry.summary and entry.summary.strip() != text:
+        description = entry.summary.strip()
+    image = urljoin(fetched_url, doc.image) if doc and doc.image else None
+
+    return Article(
+        article_id=article_id(canonical),
+        url=page.url,
+        canonical_url=canonical,
+        fetched_url=fetched_url,
+        fetched_at=page.fetched_at,
+        text=text,
+        text_source=text_source,
+        content_hash=content_hash(text),
+        feed_url=page.feed_url or (entry.feed_url if entry else None),
+        source=source,
+        title=_title(doc.title if doc else None, given_title),
+        authors=authors,
+        published=published,
+        language=(doc.language if doc else None) or detect_language(text),
+        description=description or None,
+        sitename=sitename,
+        tags=tags,
+        image=image,
+    )
