@@ -46,8 +46,29 @@ DEFAULT_OUTPUT = REPO / "transforms" / "entities" / "data" / "gazetteer.jsonl.gz
 
 TYPE_ORDER = {"LOC": 0, "ORG": 1, "PER": 2, "MISC": 3}
 
-CODE_ALLOWLIST = frozenset({"US", "USA"})
-"""Country codes that are also how prose names the country; every other code is dropped."""
+COUNTRY_ACRONYMS = frozenset(
+    {"US", "U.S.", "USA", "U.S.A.", "UK", "U.K.", "UAE", "U.A.E.", "DRC", "PRC", "ROK", "DPRK", "ROC"}
+)
+"""The only all-caps country aliases kept: the ones prose uses. The sources also list ISO/IOC
+codes and "RI", "FL", "CAR", "JAP"..., which collide with US states, words and slurs."""
+
+SHORT_ORG_ACRONYMS = frozenset(
+    {
+        "ACP", "AU", "BIS", "CIS", "EBA", "ECB", "EMA", "ESM", "EU", "FAO", "GCC", "ICC", "ICJ", "IFC",
+        "ILO", "IMF", "IMO", "IOM", "ITU", "OAS", "UN", "UPU", "WFP", "WHO", "WMO", "WTO",
+    }
+)  # fmt: skip
+"""Organisation acronyms of 2-3 letters that news uses for exactly this organisation. The rest
+name something else far more often ("ETF", "CBD", "MSG", "PCB"; "IOC" here is the International
+Olive Council, "ESA" the Euratom Supply Agency), so only their full names are matched."""
+
+ALIAS_DENYLIST = frozenset(
+    {"Island", "Mann", "Maurice", "Moris", "Dominique", "Prathet", "Viti", "Emirates", "Victoria", "Male",
+     "Sofia", "Santiago"}
+)  # fmt: skip
+"""Single-word place aliases that are mostly a word, a first name or a company in English news
+(Iceland's "Island" after accent folding, the airline "Emirates", "Victoria" the Seychelles
+capital). The entity keeps its other names."""
 
 TITLECASE_ACRONYMS = frozenset(
     {"NATO", "UNESCO", "UNICEF", "OPEC", "ASEAN", "APEC", "ECOWAS", "INTERPOL", "CERN", "UNRWA", "EFTA"}
@@ -72,6 +93,24 @@ EXTRA_REGIONS: dict[str, tuple[str, ...]] = {
 """Regions news names constantly that countries.json has no region/subregion for. Also keeps
 "America" (an alias of the US) from firing inside "Latin America"."""
 
+CAPITAL_ALIASES: dict[str, tuple[str, ...]] = {
+    "Washington D.C.": ("Washington", "Washington, D.C.", "Washington DC", "District of Columbia"),
+    "Kyiv": ("Kiev",),
+}
+
+US_STATES = (
+    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware",
+    "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky",
+    "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri",
+    "Montana", "Nebraska", "Nevada", "New Hampshire", "New Jersey", "New Mexico", "New York",
+    "North Carolina", "North Dakota", "Ohio", "Oklahoma", "Oregon", "Pennsylvania", "Rhode Island",
+    "South Carolina", "South Dakota", "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington",
+    "West Virginia", "Wisconsin", "Wyoming",
+)  # fmt: skip
+"""US states: the people data is US-political, and without them "New Jersey" and "New Mexico"
+would tag as Jersey and Mexico. They rank below countries and capitals: "Georgia" stays the
+country, "Washington" the capital (the state is "Washington State")."""
+
 REGION_ALIASES: dict[str, tuple[str, ...]] = {
     "Americas": ("the Americas",),
     "South-Eastern Asia": ("Southeast Asia", "South-East Asia", "South East Asia"),
@@ -83,14 +122,25 @@ _PARENS = re.compile(r"\s*\([^)]*\)")
 _QUOTED = re.compile(r'\s*"([^"]+)"')
 _INITIAL = re.compile(r"^[A-Z]\.?$")
 
+RANK_REGION = 3
+RANK_CAPITAL = 4
+RANK_STATE = 7
+
 
 # ---------------------------------------------------------------------------------------------
 # alias hygiene
 
 
 def clean(text: str | None) -> str:
-    """Trim and collapse whitespace; ``None`` becomes ``""``."""
-    return _WS.sub(" ", text or "").strip()
+    """Trim and collapse whitespace, drop invisible format characters; ``None`` becomes ``""``."""
+    visible = "".join(c for c in text or "" if unicodedata.category(c) != "Cf")
+    return _WS.sub(" ", visible).strip()
+
+
+def is_acronym(alias: str) -> bool:
+    """ "NATO", "U.S.", "DPRK": one all-caps word, dots allowed."""
+    letters = alias.replace(".", "")
+    return " " not in alias and letters.isalpha() and letters.isupper()
 
 
 def fold(text: str) -> str:
@@ -114,8 +164,8 @@ def variants(alias: str) -> set[str]:
     return forms
 
 
-def reject_reason(alias: str, codes: frozenset[str]) -> str | None:
-    """Why ``alias`` must not be matched, or ``None`` when it is safe."""
+def reject_reason(alias: str, type_: str) -> str | None:
+    """Why ``alias`` of an entity of ``type_`` must not be matched, or ``None`` when it is safe."""
     if len(alias) < 2:
         return "too_short"
     if not any(c.isalpha() for c in alias):
@@ -124,11 +174,13 @@ def reject_reason(alias: str, codes: frozenset[str]) -> str | None:
         return "non_latin"
     if alias == alias.lower():
         return "lowercase"
-    if alias in codes and alias not in CODE_ALLOWLIST:
-        return "country_code"
-    if alias.lower() in STOP_WORDS and not alias.isupper():
-        return "common_word"
-    if alias.lower() in STOP_WORDS and len(alias) < 3 and alias not in CODE_ALLOWLIST:
+    if alias in ALIAS_DENYLIST:
+        return "denylisted"
+    if type_ == "LOC" and is_acronym(alias) and alias not in COUNTRY_ACRONYMS:
+        return "place_code"
+    if type_ == "ORG" and is_acronym(alias) and len(alias) <= 3 and alias not in SHORT_ORG_ACRONYMS:
+        return "short_acronym"
+    if alias.lower() in STOP_WORDS and alias not in COUNTRY_ACRONYMS and alias not in SHORT_ORG_ACRONYMS:
         return "common_word"
     return None
 
@@ -147,10 +199,13 @@ class Candidate:
     source: str
     sort_key: tuple[Any, ...]
     rank: int = 9
-    """Lower wins an alias both claim: 0 UN member, 1 independent, 2 territory, 3 region."""
+    """Lower wins an alias two places claim: 0 UN member, 1 other independent country,
+    2 territory, 3 region, 4-6 capital (by its country's rank), 7 US state; 9 not a place."""
     short_id: str = ""
     aliases: set[str] = field(default_factory=set)
     demonyms: set[str] = field(default_factory=set)
+    short_names: set[str] = field(default_factory=set)
+    """Surnames, used only within an article that names the person in full."""
     entity_id: str = ""
     slug: str = ""
 
@@ -171,12 +226,23 @@ def plural_demonym(demonym: str) -> str | None:
     return None
 
 
-def read_countries(source: Path) -> tuple[list[Candidate], frozenset[str]]:
-    """Countries (merged with their Wikidata English labels) and the regions they name."""
-    countries = json.loads((source / "countries" / "countries.json").read_text(encoding="utf-8"))
-    codes = frozenset(
-        code for c in countries for code in (c.get("cca2"), c.get("cca3"), c.get("cioc")) if code
+def place(name: str, source: str, rank: int, aliases: Iterable[str] = ()) -> Candidate:
+    """A region, capital or state: no QID, id and slug from the name."""
+    return Candidate(
+        type="LOC",
+        name=name,
+        qid=None,
+        source=source,
+        sort_key=(rank, name),
+        rank=rank,
+        short_id=short_hash(f"{source}:{name}"),
+        aliases={name, *aliases},
     )
+
+
+def read_countries(source: Path) -> list[Candidate]:
+    """Countries (merged with their Wikidata English labels), their regions and capitals."""
+    countries = json.loads((source / "countries" / "countries.json").read_text(encoding="utf-8"))
     wikidata: dict[str, set[str]] = defaultdict(set)
     with gzip.open(source / "countries" / "country_aliases_wikidata.csv.gz", "rt", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -185,6 +251,8 @@ def read_countries(source: Path) -> tuple[list[Candidate], frozenset[str]]:
 
     candidates: list[Candidate] = []
     regions: dict[str, Candidate] = {}
+    capitals: dict[str, Candidate] = {}
+    country_names = {clean(c["name"]["common"]) for c in countries}  # "Micronesia" is the country
     for country in countries:
         name = clean(country["name"]["common"])
         rank = 0 if country.get("unMember") else 1 if country.get("independent") else 2
@@ -197,7 +265,7 @@ def read_countries(source: Path) -> tuple[list[Candidate], frozenset[str]]:
                 aliases.discard(alias)
         # Dotted forms of prose abbreviations: "UK" -> "U.K." ("US" -> "U.S." is in the data).
         for alias in list(aliases):
-            if alias.isupper() and alias.isalpha() and 2 <= len(alias) <= 4 and alias not in codes:
+            if alias in COUNTRY_ACRONYMS and "." not in alias:
                 aliases.add("".join(f"{c}." for c in alias))
         demonyms: set[str] = set()
         for form in country.get("demonyms", {}).get("eng", {}).values():
@@ -220,32 +288,24 @@ def read_countries(source: Path) -> tuple[list[Candidate], frozenset[str]]:
             )
         )
         for region in (clean(country.get("region")), clean(country.get("subregion"))):
-            if region and region not in regions:
-                regions[region] = Candidate(
-                    type="LOC",
-                    name=region,
-                    qid=None,
-                    source="regions",
-                    sort_key=(3, region),
-                    rank=3,
-                    short_id=short_hash(region),
-                    aliases={region, *REGION_ALIASES.get(region, ())},
-                )
+            if region and region not in regions and region not in country_names:
+                regions[region] = place(region, "regions", RANK_REGION, REGION_ALIASES.get(region, ()))
+        if country.get("unMember"):  # capitals of territories are mostly villages nobody writes about
+            for capital in map(clean, country.get("capital") or ()):
+                if capital and capital not in country_names and capital not in capitals:
+                    capitals[capital] = place(
+                        capital, "countries:capital", RANK_CAPITAL + rank, CAPITAL_ALIASES.get(capital, ())
+                    )
     for region, extra in EXTRA_REGIONS.items():
-        regions.setdefault(
-            region,
-            Candidate(
-                type="LOC",
-                name=region,
-                qid=None,
-                source="regions",
-                sort_key=(3, region),
-                rank=3,
-                short_id=short_hash(region),
-                aliases={region, *extra},
-            ),
-        )
-    return candidates + sorted(regions.values(), key=lambda c: c.sort_key), codes
+        regions.setdefault(region, place(region, "regions", RANK_REGION, extra))
+    # "Washington" alone is the capital in news; the state is named with its suffix.
+    states = [
+        place(f"{state} State", "us-states", RANK_STATE, (f"{state} state",))
+        if state == "Washington"
+        else place(state, "us-states", RANK_STATE, (f"{state} State",))
+        for state in US_STATES
+    ]
+    return candidates + list(regions.values()) + list(capitals.values()) + states
 
 
 def person_names(person: dict[str, Any]) -> tuple[str, set[str]]:
@@ -311,6 +371,7 @@ def read_people(source: Path) -> list[Candidate]:
                 sort_key=(qid_number(person.get("qid")), key),
                 short_id=(person.get("qid") or short_hash(key)).lower(),
                 aliases=names,
+                short_names={clean(person.get("last"))} - {""},
             )
         )
     by_name = Counter(c.name for c in candidates)
@@ -363,16 +424,21 @@ def read_organizations(source: Path) -> list[Candidate]:
 # compile
 
 
-def compile_entries(candidates: list[Candidate], codes: frozenset[str], log: Counter[str]) -> list[GazetteerEntry]:
-    """Filter aliases, resolve ambiguous ones, assign ids and unique slugs."""
+def compile_entries(
+    candidates: list[Candidate], log: Counter[str], unresolved: list[str]
+) -> list[GazetteerEntry]:
+    """Filter aliases, resolve ambiguous ones, assign ids and unique slugs.
+
+    Counts go to ``log``; aliases dropped from every claimant go to ``unresolved``.
+    """
     ordered = sorted(candidates, key=lambda c: (TYPE_ORDER[c.type], c.sort_key))
 
     for cand in ordered:
-        for attr in ("aliases", "demonyms"):
+        for attr in ("aliases", "demonyms", "short_names"):
             kept: set[str] = set()
             for raw in getattr(cand, attr):
                 for alias in variants(clean(raw)):
-                    reason = reject_reason(alias, codes if cand.source == "countries" else frozenset())
+                    reason = reject_reason(alias, cand.type)
                     if reason:
                         log[f"dropped_{reason}"] += 1
                     else:
@@ -387,11 +453,18 @@ def compile_entries(candidates: list[Candidate], codes: frozenset[str], log: Cou
     for alias, owners in claims.items():
         if len(owners) < 2:
             continue
-        # Only places are ranked against each other; any other clash drops the alias everywhere.
+        # An entity's own canonical name beats another's variant ("John Adams" vs "John Quincy
+        # Adams"); otherwise only places are ranked; any other clash drops the alias everywhere.
+        named = [o for o in owners if o.name == alias]
         best = min(o.rank for o in owners)
-        winners = [o for o in owners if o.rank == best]
-        ranked = all(o.type == "LOC" for o in owners) and len(winners) == 1
-        losers = [o for o in owners if o.rank != best] if ranked else owners
+        ranked = [o for o in owners if o.rank == best]
+        if len(named) == 1:
+            losers = [o for o in owners if o is not named[0]]
+        elif all(o.type == "LOC" for o in owners) and len(ranked) == 1:
+            losers = [o for o in owners if o is not ranked[0]]
+        else:
+            losers = owners
+            unresolved.append(alias)
         log["ambiguous_aliases"] += 1
         for owner in losers:
             owner.aliases.discard(alias)
@@ -420,6 +493,7 @@ def compile_entries(candidates: list[Candidate], codes: frozenset[str], log: Cou
                 slug=slug,
                 aliases=tuple(sorted(cand.aliases)),
                 demonyms=tuple(sorted(cand.demonyms)),
+                short_names=tuple(sorted(cand.short_names)),
                 source=cand.source,
             )
         )
@@ -429,19 +503,17 @@ def compile_entries(candidates: list[Candidate], codes: frozenset[str], log: Cou
     return sorted(entries, key=lambda e: e.slug)
 
 
-def build(source: Path) -> tuple[list[GazetteerEntry], Counter[str]]:
+def build(source: Path) -> tuple[list[GazetteerEntry], Counter[str], list[str]]:
     """Read every source under ``source`` and compile the gazetteer entries."""
     log: Counter[str] = Counter()
-    countries, codes = read_countries(source)
-    candidates = countries + read_organizations(source) + read_people(source)
-    return compile_entries(candidates, codes, log), log
+    unresolved: list[str] = []
+    candidates = read_countries(source) + read_organizations(source) + read_people(source)
+    return compile_entries(candidates, log, unresolved), log, sorted(unresolved)
 
 
 def serialise(entries: Iterable[GazetteerEntry]) -> bytes:
     """Deterministic gzip bytes: fixed key order, no timestamp or file name in the header."""
-    text = "".join(
-        json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries
-    )
+    text = "".join(json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries)
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=9, mtime=0) as gz:
         gz.write(text.encode("utf-8"))
@@ -452,11 +524,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="corpora/gazetteer folder")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--verbose", action="store_true", help="list the ambiguous aliases dropped")
     args = parser.parse_args(argv)
     if not (args.source / "README.md").is_file():
         print(f"gazetteer source not found: {args.source}", file=sys.stderr)
         return 2
-    entries, log = build(args.source)
+    entries, log, unresolved = build(args.source)
     data = serialise(entries)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)
@@ -470,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {type_:<4} {per_type[type_]:>5} entities  {aliases:>6} aliases  {demonyms:>4} demonyms")
     for key in sorted(log):
         print(f"  {key}: {log[key]}")
+    print(f"  ambiguous aliases dropped from every claimant: {len(unresolved)}")
+    if args.verbose:
+        for alias in unresolved:
+            print(f"    {alias}")
     return 0
 
 

@@ -191,6 +191,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.owner._remember(self.connection)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # the client reset a kept-alive connection: normal when it gives up early
+            self.close_connection = True
+
     def finish(self) -> None:
         try:
             super().finish()

@@ -6,7 +6,7 @@ per line::
 
     {"entity_id": "Q7184", "name": "North Atlantic Treaty Organisation", "type": "ORG",
      "slug": "north-atlantic-treaty-organisation", "aliases": ["NATO", "Nato", ...],
-     "demonyms": [], "source": "organizations"}
+     "demonyms": [], "short_names": [], "source": "organizations"}
 
 ``entity_id`` is the Wikidata QID where the source has one (people, organisations). Entities
 without one (countries and regions: the country data carries no QIDs) get
@@ -16,7 +16,9 @@ swap country ids for QIDs; readers should treat ids as opaque strings.
 
 ``aliases`` are exactly the strings matched (case-sensitively) for the entity, the canonical
 name included when it survived filtering; ``demonyms`` ("Chinese") are matched as ``MISC``
-mentions that link to their country.
+mentions that link to their country. ``short_names`` (people's surnames, "Biden") are far too
+ambiguous to match on their own: the tagger uses them only inside an article (text or title)
+whose text already names the person in full.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class GazetteerEntry:
     slug: str
     aliases: tuple[str, ...] = ()
     demonyms: tuple[str, ...] = ()
+    short_names: tuple[str, ...] = ()
     source: str = ""
 
     @classmethod
@@ -93,6 +96,7 @@ class GazetteerEntry:
             slug=str(record["slug"]),
             aliases=tuple(str(a) for a in record.get("aliases", ())),
             demonyms=tuple(str(d) for d in record.get("demonyms", ())),
+            short_names=tuple(str(n) for n in record.get("short_names", ())),
             source=str(record.get("source", "")),
         )
         if entry.type not in ENTITY_TYPES:
@@ -110,6 +114,7 @@ class GazetteerEntry:
             "slug": self.slug,
             "aliases": list(self.aliases),
             "demonyms": list(self.demonyms),
+            "short_names": list(self.short_names),
             "source": self.source,
         }
 

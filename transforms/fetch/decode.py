@@ -93,19 +93,26 @@ def decode_html(body: bytes, declared_charset: str | None) -> tuple[str, str]:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, errors="replace"), codec
-    for codec in (_codec(declared_charset), _meta_charset(body)):
-        if codec is not None and (text := _strict(body, codec)) is not None:
-            return text, codec
+    for declared in (_codec(declared_charset), _meta_charset(body)):
+        if declared is not None and (text := _strict(body, declared)) is not None:
+            return text, declared
     # Valid UTF-8 with non-ASCII bytes is near-certainly UTF-8; detection is slower and can only guess.
     if (text := _strict(body, "utf-8")) is not None:
         return text, "utf-8"
-    best = from_bytes(body).best()
+    matches = from_bytes(body)
+    best = matches.best()
     if best is not None:
-        codec = _codec(best.encoding)
-        if codec is not None and (text := _strict(body, codec)) is not None:
-            return text, codec
+        # On a tie, take what browsers fall back to: short Latin text often cannot tell
+        # cp1250 from cp1252, and cp1252 is by far the more common on the web.
+        for match in matches:
+            if (match.chaos, match.coherence) == (best.chaos, best.coherence) and match.encoding == "cp1252":
+                best = match
+                break
+        detected = _codec(best.encoding)
+        if detected is not None and (text := _strict(body, detected)) is not None:
+            return text, detected
         try:
-            return body.decode(best.encoding, errors="replace"), codec or best.encoding
+            return body.decode(best.encoding, errors="replace"), detected or best.encoding
         except LookupError:
             pass
     return body.decode("utf-8", errors="replace"), "utf-8"

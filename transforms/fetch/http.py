@@ -14,7 +14,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
@@ -36,7 +36,6 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT_ENCODING = "gzip, deflate"
 """Only what we decode ourselves under the size cap (no br/zstd even if installed)."""
-CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,9 @@ class HttpConfig:
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}"
+                )
         for name in ("max_bytes", "max_workers", "per_host"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"HTTP {name} must be at least 1, got {getattr(self, name)}")
@@ -250,7 +251,13 @@ class HttpxClient:
                     continue
                 if response.status_code >= 400:
                     raise _status_error(response, url, redirects)
-                fetched_at = datetime.now(timezone.utc)
+                if response.status_code in REDIRECT_STATUSES:
+                    raise HTTPStatusError(
+                        f"HTTP {response.status_code} redirect without a Location header from "
+                        f"{current} (requested {url}); the server is broken",
+                        response.status_code,
+                    )
+                fetched_at = datetime.now(UTC)
                 body = _read_body(response, url, cfg, deadline)
             except httpx.HTTPError as error:
                 raise _mapped(error, current, url, cfg, deadline) from error
@@ -270,31 +277,36 @@ def _without_fragment(url: str) -> str:
     return url.split("#", 1)[0]
 
 
-def _checked_url(candidate: str, requested: str, redirects: int) -> str:
-    """``candidate`` as an absolute http(s) URL, or ``BlockedURLError`` before any connection."""
+def _checked_url(candidate: str, requested: str, redirects: int, shown: str | None = None) -> str:
+    """``candidate`` as an absolute http(s) URL, or ``BlockedURLError`` before any connection.
+
+    ``shown`` is how the URL appears in the reason (a redirect's raw Location).
+    """
+    shown = shown or candidate
     via = f" (redirected from {requested})" if redirects else ""
     try:
         parsed = httpx.URL(candidate)
     except httpx.InvalidURL as error:
-        raise BlockedURLError(f"{candidate!r} is not a valid URL{via}: {error}; fix the link") from error
+        raise BlockedURLError(f"{shown!r} is not a valid URL{via}: {error}; fix the link") from error
     if parsed.scheme not in ALLOWED_SCHEMES:
-        shown = f"{parsed.scheme}:" if parsed.scheme else "no scheme"
+        scheme = f"the {parsed.scheme}: scheme" if parsed.scheme else "a URL without a scheme"
         raise BlockedURLError(
-            f"refused {candidate}{via}: {shown} is not allowed, only http and https URLs are fetched"
+            f"refused {shown}{via}: {scheme} is not allowed, only absolute http(s) URLs are fetched"
         )
     if not parsed.host:
-        raise BlockedURLError(f"refused {candidate}{via}: the URL has no host name; fix the link")
+        raise BlockedURLError(f"refused {shown}{via}: the URL has no host name; fix the link")
     return str(parsed)
 
 
 def _redirect_target(base: httpx.URL, location: str, requested: str, redirects: int) -> str:
+    location = location.strip()
     try:
-        target = str(base.join(location.strip()))
+        target = str(base.join(location))
     except httpx.InvalidURL as error:
         raise BlockedURLError(
             f"{base} redirects to an invalid Location {location!r} (requested {requested}): {error}"
         ) from error
-    return _checked_url(target, requested, redirects + 1)
+    return _checked_url(target, requested, redirects + 1, shown=location)
 
 
 def _status_error(response: httpx.Response, requested: str, redirects: int) -> HTTPStatusError:
@@ -355,7 +367,8 @@ def _read_body(response: httpx.Response, url: str, cfg: HttpConfig, deadline: fl
         chunks.append(piece)
 
     try:
-        for raw in response.iter_raw(CHUNK_BYTES):
+        # No chunk_size: httpx would buffer up to it, hiding a slow drip from the deadline check.
+        for raw in response.iter_raw():
             data = raw
             while data:
                 keep(decoder.decode(data, cap - size + 1))
@@ -373,7 +386,9 @@ def _read_body(response: httpx.Response, url: str, cfg: HttpConfig, deadline: fl
     return b"".join(chunks)
 
 
-def _mapped(error: httpx.HTTPError, current: str, requested: str, cfg: HttpConfig, deadline: float) -> FetchError:
+def _mapped(
+    error: httpx.HTTPError, current: str, requested: str, cfg: HttpConfig, deadline: float
+) -> FetchError:
     """Turn an httpx error into the ``FetchError`` subclass and sentence a person can act on."""
     host = httpx.URL(current).host
     where = current if current == requested else f"{current} (requested {requested})"

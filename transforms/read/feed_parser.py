@@ -15,7 +15,7 @@ import re
 import xml.sax
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -43,12 +43,15 @@ _PARAGRAPH_TAGS = frozenset(
     }
 )  # fmt: skip
 _LINE_TAGS = frozenset({"br", "li", "tr", "dt", "dd", "caption"})
-_LINE_BREAK = "\n"
-_PARAGRAPH_BREAK = "\n\n"
+_LINE_BREAK = 1
+_PARAGRAPH_BREAK = 2
 _SPACES = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _CHAR_REF = re.compile(r"&#(?:[0-9]{1,7}|x[0-9A-Fa-f]{1,6});")
 _ENTITY_DECL = re.compile(r"<!ENTITY\s+([A-Za-z_][\w.:-]*)\s+(?:\"([^\"]*)\"|'([^']*)')\s*>\Z", re.DOTALL)
+_LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^>]*)?/?>|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]\w*);")
+_CHARSET = re.compile(r"charset\s*=", re.IGNORECASE)
+_PARAMETER_ENTITY = re.compile(r"<!ENTITY\s+%")
 _NAME = re.compile(r"[A-Za-z_][\w.:-]*")
 
 
@@ -65,7 +68,8 @@ class ParsedFeed:
     bozo_reason: str | None = None
     """Why the document was not well-formed, when it could still be read (entries may be partial)."""
     skipped: tuple[tuple[str, str], ...] = ()
-    """``(entry identity, reason)`` for entries without a usable http(s) link, for dead-lettering."""
+    """``(entry identity, reason)`` for entries without a usable http(s) link, for dead-lettering.
+    The identity is the entry's guid/id, else ``item<N>`` (1-based position in the document)."""
 
 
 def parse_feed(
@@ -88,7 +92,7 @@ def parse_feed(
         raise FeedParseError(f"{feed_url} is not a feed: the response body is empty; check the feed URL")
     if body[:2] == b"\x1f\x8b":
         raise FeedParseError(
-            f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body before parsing"
+            f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body first"
         )
     base_url = urljoin(feed_url, response_headers.get("content-location", "")) or feed_url
     if _looks_like_json(body):
@@ -109,7 +113,7 @@ def _parse_xml_feed(
     fetch_pages: bool,
 ) -> ParsedFeed:
     safe_body, doctype_note = _defuse_doctype(body, feed_url)
-    headers = {**headers, "content-location": base_url}
+    headers = {**headers, "content-type": _content_type(headers, body), "content-location": base_url}
     # BytesIO, never raw bytes: feedparser treats a bytes/str argument as a path or URL
     # first, so a body like b"/etc/passwd" would be read from disk.
     result = feedparser.parse(
@@ -117,12 +121,15 @@ def _parse_xml_feed(
     )
     version = result.get("version") or ""
     raw_entries = list(result.get("entries") or ())
+    if not version and _root_name(_decode_for_scan(safe_body)[0]) in ("CHANNEL", "channel"):
+        version = "cdf"  # feedparser reads CDF but never names it
     if not version and not raw_entries:
-        raise FeedParseError(f"{feed_url} is not a feed: {_not_a_feed_detail(body, result)}; check the feed URL")
+        detail = _not_a_feed_detail(body, result)
+        raise FeedParseError(f"{feed_url} is not a feed: {detail}; check the feed URL")
 
     reasons = [doctype_note] if doctype_note else []
     if result.get("bozo"):
-        reasons.append(_describe_exception(result.get("bozo_exception")))
+        reasons.append(_describe_exception(result.get("bozo_exception")) + " (read leniently)")
     feed = result.get("feed") or {}
     title = _detail_text(feed.get("title"), feed.get("title_detail"), single_line=True)
     default_source = source or title or _host(feed_url)
@@ -138,14 +145,18 @@ def _parse_xml_feed(
         if link is None:
             skipped.append(_skip(feed_url, index, guid, item_title, why))
             continue
-        contents = [_detail_text(c.get("value"), c) for c in item.get("content") or ()]
+        raw_contents = [c for c in item.get("content") or () if isinstance(c, Mapping)]
+        contents = [_detail_text(c.get("value"), c) for c in raw_contents]
+        summary = item.get("summary")
+        if item.get("summary_detail") is None and any(c.get("value") == summary for c in raw_contents):
+            summary = None  # feedparser copies content into a missing summary; the feed had none
         entries.append(
             FeedEntry(
                 feed_url=feed_url,
                 link=link,
                 guid=guid,
                 title=item_title,
-                summary=_detail_text(item.get("summary"), item.get("summary_detail")),
+                summary=_detail_text(summary, item.get("summary_detail")),
                 content=max((c for c in contents if c), key=len, default=None),
                 published=_struct_to_utc(item.get("published_parsed") or item.get("updated_parsed")),
                 authors=_feedparser_authors(item) or feed_authors,
@@ -164,6 +175,22 @@ def _parse_xml_feed(
     )
 
 
+def _content_type(headers: Mapping[str, str], body: bytes) -> str:
+    """The Content-Type to give feedparser, so it picks the right encoding.
+
+    No Content-Type means "a standalone XML document": encoding from the XML declaration,
+    else UTF-8 (feedparser would flag it and assume ISO-8859-1). UTF-16/32 is named
+    explicitly because feedparser otherwise decodes it as UTF-8 when the prolog does not
+    declare it (NUL bytes are valid UTF-8); a BOM wins over a header charset (WHATWG).
+    """
+    content_type = headers.get("content-type") or "application/xml"
+    codec, bom = _sniff_codec(body)
+    if codec is not None and (bom or not _CHARSET.search(content_type)):
+        media_type = content_type.split(";", 1)[0].strip() or "application/xml"
+        content_type = f"{media_type}; charset={codec}"
+    return content_type
+
+
 def _feedparser_link_candidates(item: Mapping[str, Any]) -> list[str]:
     """Links in order of preference: the main link, alternates, other non-enclosure links, permalink guid."""
     candidates = [item.get("link") or ""]
@@ -178,9 +205,7 @@ def _feedparser_link_candidates(item: Mapping[str, Any]) -> list[str]:
 
 
 def _feedparser_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
-    names = [
-        author.get("name") or "" for author in node.get("authors") or () if isinstance(author, Mapping)
-    ]
+    names = [author.get("name") or "" for author in node.get("authors") or () if isinstance(author, Mapping)]
     if not any(n.strip() for n in names):
         detail = node.get("author_detail") or {}
         names = [detail.get("name") or node.get("author") or ""]
@@ -191,8 +216,9 @@ def _detail_text(value: Any, detail: Mapping[str, Any] | None, *, single_line: b
     """Plain text of a feedparser text construct, decoding HTML only when its type says so."""
     if not isinstance(value, str) or not value.strip():
         return None
-    content_type = str((detail or {}).get("type") or "text/plain").lower()
-    text = html_to_text(value) if any(t in content_type for t in _HTML_TYPES) else _plain_text(value)
+    content_type = str((detail or {}).get("type") or "").lower()
+    is_html = any(t in content_type for t in _HTML_TYPES) if content_type else _LOOKS_LIKE_HTML.search(value)
+    text = html_to_text(value) if is_html else _plain_text(value)
     if single_line:
         text = " ".join(text.split())
     return text or None
@@ -203,7 +229,8 @@ def _struct_to_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime(*tuple(value)[:6], tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = tuple(value)[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -212,7 +239,7 @@ def _describe_exception(error: Any) -> str:
     if isinstance(error, xml.sax.SAXParseException):
         return (
             f"not well-formed XML at line {error.getLineNumber()}, column {error.getColumnNumber()}: "
-            f"{error.getMessage()} (read leniently; entries may be incomplete)"
+            f"{error.getMessage()}"
         )
     if error is None:
         return "feedparser flagged the document as malformed"
@@ -271,8 +298,7 @@ def _parse_json_feed(
         )
     assert isinstance(document, dict)
     format_name = "json" + re.sub(r"[^0-9]", "", version[len(JSON_FEED_PREFIX) :])
-    title = _json_str(document.get("title"))
-    title = " ".join(title.split()) or None if title else None
+    title = _one_line(_json_str(document.get("title")))
     items = document.get("items")
     reasons: list[str] = []
     if not isinstance(items, list):
@@ -285,11 +311,10 @@ def _parse_json_feed(
     skipped: list[tuple[str, str]] = []
     for index, item in enumerate(items[:max_entries] if max_entries is not None else items, 1):
         if not isinstance(item, dict):
-            skipped.append((f"{feed_url}#item{index}", f"item {index} is not a JSON object"))
+            skipped.append((f"item{index}", f"entry {index} of {feed_url} is not a JSON object; skipped"))
             continue
         guid = _clean_id(item.get("id"))
-        raw_title = _json_str(item.get("title"))
-        item_title = " ".join(raw_title.split()) or None if raw_title else None
+        item_title = _one_line(_json_str(item.get("title")))
         candidates = [_json_str(item.get("url")), _json_str(item.get("external_url"))]
         if guid and guid.lower().startswith(("http://", "https://")):
             candidates.append(guid)
@@ -300,7 +325,8 @@ def _parse_json_feed(
         html = _json_str(item.get("content_html"))
         texts = [html_to_text(html) if html else None, _plain_text(_json_str(item.get("content_text")))]
         summary = _plain_text(_json_str(item.get("summary")))
-        tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+        tags = item.get("tags")
+        tags = tags if isinstance(tags, list) else []
         entries.append(
             FeedEntry(
                 feed_url=feed_url,
@@ -330,11 +356,16 @@ def _json_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _one_line(value: str | None) -> str | None:
+    return " ".join(value.split()) or None if value else None
+
+
 def _json_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
     """JSON Feed 1.1 ``authors`` list, else 1.0's single ``author`` object."""
     authors = node.get("authors")
     if not isinstance(authors, list):
         authors = [node.get("author")]
+    assert isinstance(authors, list)
     return _unique(a.get("name") for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str))
 
 
@@ -347,8 +378,8 @@ def _iso_to_utc(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -367,7 +398,7 @@ def _pick_link(candidates: list[str], base_url: str) -> tuple[str | None, str]:
 
 
 def _skip(feed_url: str, index: int, guid: str | None, title: str | None, why: str) -> tuple[str, str]:
-    identity = guid or f"{feed_url}#item{index}"
+    identity = guid or f"item{index}"
     label = f"entry {index}" + (f" ({title[:80]!r})" if title else "")
     return identity, f"{label} of {feed_url} {why}; it cannot be fetched or deduplicated, so it was skipped"
 
@@ -405,8 +436,8 @@ def _plain_text(value: str | None) -> str:
 def html_to_text(html: str) -> str:
     """HTML fragment to plain text: scripts/styles dropped, blocks separated by blank lines.
 
-    Inline whitespace follows HTML rules (runs collapse to one space); ``<br>``, list items
-    and table rows become line breaks, block elements paragraph breaks.
+    Inline whitespace follows HTML rules (runs collapse to one space, except in ``<pre>``);
+    ``<br>``, list items and table rows become line breaks, block elements paragraph breaks.
     """
     if "<" not in html and "&" not in html:
         return " ".join(html.split())
@@ -417,50 +448,64 @@ def html_to_text(html: str) -> str:
         root = None
     if root is None:
         return " ".join(html.split())
-    parts: list[str] = []
+    parts: list[str | int] = []
+    pre_depth = 0
+
+    def add_text(value: str | None) -> None:
+        if value:
+            parts.append(value if pre_depth else value.replace("\n", " "))
+
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, closing = stack.pop()
         tag = node.tag.lower() if isinstance(node.tag, str) else ""
         if closing:
+            pre_depth -= tag == "pre"
             if tag in _PARAGRAPH_TAGS:
                 parts.append(_PARAGRAPH_BREAK)
-            elif tag in _LINE_TAGS and tag != "br":
+            elif tag in _LINE_TAGS:
                 parts.append(_LINE_BREAK)
-            if node.tail:
-                parts.append(node.tail)
+            add_text(node.tail)
             continue
         if tag in _DROP_TAGS or not tag:
-            if node.tail:
-                parts.append(node.tail)
+            add_text(node.tail)
             continue
         if tag in _PARAGRAPH_TAGS:
             parts.append(_PARAGRAPH_BREAK)
         elif tag in _LINE_TAGS:
             parts.append(_LINE_BREAK)
-        if node.text:
-            parts.append(node.text.replace("\n", _LINE_BREAK if tag == "pre" else " "))
+        pre_depth += tag == "pre"
+        add_text(node.text)
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(node))
     return _join_text(parts)
 
 
-def _join_text(parts: list[str]) -> str:
-    text = "".join(p if p in (_LINE_BREAK, _PARAGRAPH_BREAK) else p.replace("\n", " ") for p in parts)
-    lines = [" ".join(line.split()) for line in text.split("\n")]
+def _join_text(parts: list[str | int]) -> str:
+    """Join text runs; adjacent breaks merge into the strongest one so nesting adds no blank lines."""
+    out: list[str] = []
+    pending = 0
+    for part in parts:
+        if isinstance(part, int):
+            pending = max(pending, part)
+            continue
+        if not part.strip():
+            if not pending:
+                out.append(" ")
+            continue
+        if pending and out:
+            out.append("\n" * pending)
+        pending = 0
+        out.append(part)
+    lines = [" ".join(line.split()) for line in "".join(out).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 # --------------------------------------------------------------------------- XML safety
 
 
-def _decode_for_scan(body: bytes) -> tuple[str, str | None, bytes]:
-    """Decode ``body`` for markup scanning: ``(text, codec, bom)``.
-
-    ASCII-compatible documents (UTF-8, Latin-1, cp1252, Shift_JIS…) are decoded as Latin-1,
-    which maps bytes 1:1 so offsets and a re-encode are exact; UTF-16/32 (XML 1.0 appendix F
-    sniffing) are decoded with their codec and ``codec`` says which, for re-encoding.
-    """
+def _sniff_codec(body: bytes) -> tuple[str | None, bytes]:
+    """``(codec, bom)`` for UTF-16/32 documents (XML 1.0 appendix F), ``(None, b"")`` otherwise."""
     boms = (
         (b"\x00\x00\xfe\xff", "utf-32-be"),
         (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -484,13 +529,24 @@ def _decode_for_scan(body: bytes) -> tuple[str, str | None, bytes]:
                 codec = "utf-16-be"
             elif head[0] and not head[1] and head[2] and not head[3]:
                 codec = "utf-16-le"
+    return codec, bom
+
+
+def _decode_for_scan(body: bytes) -> tuple[str, str | None, bytes]:
+    """Decode ``body`` for markup scanning: ``(text, codec, bom)``.
+
+    ASCII-compatible documents (UTF-8, Latin-1, cp1252, Shift_JIS…) are decoded as Latin-1,
+    which maps bytes 1:1 so offsets and a re-encode are exact; UTF-16/32 are decoded with
+    their codec and ``codec`` says which, for re-encoding.
+    """
+    codec, bom = _sniff_codec(body)
     if codec is None:
         return body.decode("latin-1"), None, b""
     return body[len(bom) :].decode(codec, "replace"), codec, bom
 
 
 def _scan_markup_end(text: str, start: int) -> int:
-    """Index just past the ``<!…>`` declaration at ``start``, skipping quotes, comments and ``[…]``; -1 if open."""
+    """Index just past the ``<!…>`` at ``start`` (quotes, comments and ``[…]`` skipped); -1 if unclosed."""
     depth = 0
     i = start + 2
     n = len(text)
@@ -562,7 +618,9 @@ def _rebuild_doctype(declaration: str) -> tuple[str, int]:
     if open_bracket < 0:
         return declaration, 0
     close_bracket = declaration.rfind("]")
-    subset = declaration[open_bracket + 1 : close_bracket if close_bracket > open_bracket else len(declaration)]
+    if close_bracket < open_bracket:
+        close_bracket = len(declaration)
+    subset = declaration[open_bracket + 1 : close_bracket]
     kept: list[str] = []
     dropped = 0
     for markup in _split_subset(subset):
@@ -576,8 +634,8 @@ def _rebuild_doctype(declaration: str) -> tuple[str, int]:
         if match and value is not None and safe:
             quote = "'" if '"' in value else '"'
             kept.append(f"<!ENTITY {match.group(1)} {quote}{value}{quote}>")
-        else:
-            dropped += 1
+        elif not _PARAMETER_ENTITY.match(markup):
+            dropped += 1  # parameter entities (e.g. XHTML entity sets) go too, but are routine
     head = declaration[:open_bracket].rstrip()
     if not kept:
         return head + ">", dropped
@@ -644,7 +702,7 @@ def _defuse_doctype(body: bytes, feed_url: str) -> tuple[bytes, str | None]:
     if dropped:
         note = (
             f"removed {dropped} unsafe entity declaration(s) from the DOCTYPE "
-            "(nested, external, parameter or long entities are never expanded)"
+            "(nested, external or long entities are never expanded)"
         )
     return safe_body, note
 
