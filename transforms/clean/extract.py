@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -72,17 +72,21 @@ def _parse_date(value: str | None) -> datetime | None:
 
 def _run_trafilatura(page: Page) -> Document | None:
     """Main text and metadata of ``page.html``; None when trafilatura finds nothing."""
-    fetched_at = _utc(page.fetched_at)
+    # An article cannot be published after we fetched it; bounding by the fetch time also
+    # makes the result a function of the page, not of the day the pipeline runs. One day
+    # of slack: htmldate compares timestamps with midnight of max_date, so a same-day
+    # "06:00" would be rejected and replaced by a date-only guess.
+    latest = _utc(page.fetched_at) + timedelta(days=1)
     result = trafilatura.bare_extraction(
         page.html,
         url=page.fetched_url or page.url,
-        # an article cannot be published after we fetched it; also keeps the result a
-        # function of the page, not of the day the pipeline runs
         date_extraction_params={
             "original_date": True,
             "extensive_search": True,
-            "max_date": fetched_at.strftime("%Y-%m-%d"),
+            "max_date": latest.strftime("%Y-%m-%d"),
             "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+            # a date in the URL has no time of day: prefer the page's full timestamps
+            "deferred_url_extractor": True,
         },
         with_metadata=True,
         include_comments=False,
@@ -90,6 +94,18 @@ def _run_trafilatura(page: Page) -> Document | None:
         deduplicate=False,
     )
     return result if isinstance(result, Document) else None
+
+
+def _drop_headline(text: str, title: str | None) -> str:
+    """Text without a first line that repeats the headline (trafilatura keeps the ``<h1>``).
+
+    The title has its own field; left in the text it would make the page's copy hash
+    differently from the same story taken from a feed or an ``--input`` record.
+    """
+    first, _, rest = text.partition("\n")
+    if title and rest and normalise_text(first) == normalise_text(title):
+        return rest.strip()
+    return text
 
 
 def _split_list(values: str | list[str] | None, separator: str) -> list[str]:
@@ -209,7 +225,7 @@ def clean_page(page: Page) -> Article:
         except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
             why_page = f"trafilatura failed: {type(error).__name__}: {error}"
         else:
-            page_text = (doc.text or "").strip() if doc else ""
+            page_text = _drop_headline((doc.text or "").strip(), doc.title) if doc else ""
             words = word_count(page_text)
             if words >= MIN_PAGE_WORDS:
                 text = page_text

@@ -678,7 +678,9 @@ def _defuse_doctype(body: bytes, feed_url: str) -> tuple[bytes, str | None]:
             if "[" in declaration:
                 rebuilt, count = _rebuild_doctype(declaration)
                 dropped += count
-                pieces += [text[last:position], rebuilt]
+                # On a line of its own: feedparser's DOCTYPE handling only looks at line starts.
+                newline = "\n" if position and text[position - 1] != "\n" else ""
+                pieces += [text[last:position], newline + rebuilt]
                 last = end
             position = end
         else:
