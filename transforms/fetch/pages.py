@@ -27,7 +27,7 @@ ClientFactory = Callable[[HttpConfig], HttpClient]
 
 def page_from_response(entry: FeedEntry, response: HttpResponse) -> Page:
     """Decode an HTML response into a ``Page``; non-HTML content raises ``UnsupportedContent``."""
-    if response.content_type not in HTML_TYPES:
+    if (response.content_type or "") not in HTML_TYPES:
         raise UnsupportedContent(
             f"{response.url} returned {response.content_type!r}, not an HTML page; "
             "the article text falls back to the feed entry"
