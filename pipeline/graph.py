@@ -37,7 +37,9 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
         read = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
         pages = read
     else:
-        read = pipeline | "FeedList" >> beam.Create(list(config.feeds)) | "ReadFeeds" >> ReadFeeds(config.http)
+        read = (
+            pipeline | "FeedList" >> beam.Create(list(config.feeds)) | "ReadFeeds" >> ReadFeeds(config.http)
+        )
         pages = read[MAIN] | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
     dead_letters.append(pages[DEAD_LETTER])
@@ -51,9 +53,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
     rows = (
         tagged[MAIN]
         | "ArticleRows"
-        >> beam.FlatMap(
-            article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold
-        ),
+        >> beam.FlatMap(article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold),
         deduplicated[DUPLICATES] | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
         tuple(dead_letters)
         | "AllDeadLetters" >> beam.Flatten()

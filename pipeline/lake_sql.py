@@ -13,7 +13,12 @@ import duckdb
 
 from schemas.lake import TABLES
 
-VIEWS = {"articles": "articles", "entities": "entities", "duplicates": "duplicates", "dead_letter": "dead_letters"}
+VIEWS = {
+    "articles": "articles",
+    "entities": "entities",
+    "duplicates": "duplicates",
+    "dead_letter": "dead_letters",
+}
 
 
 def table_glob(output: str, table: str) -> str:

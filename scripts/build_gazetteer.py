@@ -5,16 +5,20 @@ mixed YAML/JSON/CSV with names in dozens of scripts. The output keeps only what 
 linking need (English/Latin surface forms), one canonical entity per line, sorted by slug so
 rebuilds are byte-for-byte identical (gzip mtime 0) and diffs are readable.
 
-Sources (see the corpus README): countries.json (names, altSpellings, demonyms, regions) merged
-by ISO alpha-2 with the Wikidata English labels/aliases; US office holders (people.jsonl);
-international organisations (organizations.jsonl).
+Sources (see the corpus README): countries.json (names, altSpellings, demonyms, regions, the
+capitals of UN members) merged by ISO alpha-2 with the Wikidata English labels/aliases; US
+office holders (people.jsonl: name variants built from the parts, surnames as ``short_names``);
+international organisations (organizations.jsonl). Curated here, each list commented below: US
+states, three regions, title-case acronym forms ("Nato"), and the alias allow/deny lists.
 
 Aliases are dropped when they would mostly fire falsely under case-sensitive matching: shorter
 than 2 characters, no letters (numbers, flag emoji), non-Latin script, all-lowercase ("us",
-"cn"), stop words in non-acronym form, and country/IOC codes ("IN", "IT", "CAN", "GER")
-except the few used in prose ("US", "USA"). An alias claimed by two entities is dropped from
-both, except between countries/regions of different rank (a UN member beats a territory beats
-a region: "American" is the US, not US Minor Outlying Islands; "Micronesia" is the country).
+"cn"), stop words ("Who" -- but the acronym "WHO" stays), all-caps place codes other than the
+ones prose uses ("IN", "IT", "CAN", "RI" go; "US", "U.S.", "UK" stay), 2-3 letter organisation
+acronyms better known as something else ("ETF", "CBD"), and a short denylist. An alias claimed
+by two entities goes to the one whose canonical name it is ("Tunis" the capital, not Tunisia),
+else to the higher-ranked place (a UN member beats a territory, a region, a capital, a US
+state: "American" is the US, "Georgia" the country), else it is dropped from all of them.
 
 Run: ``make gazetteer`` (or ``python scripts/build_gazetteer.py --source DIR --output FILE``).
 """
@@ -31,9 +35,10 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -44,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "corpora" / "gazetteer"
 DEFAULT_OUTPUT = REPO / "transforms" / "entities" / "data" / "gazetteer.jsonl.gz"
 
-TYPE_ORDER = {"LOC": 0, "ORG": 1, "PER": 2, "MISC": 3}
+TYPE_ORDER = MappingProxyType({"LOC": 0, "ORG": 1, "PER": 2, "MISC": 3})
 
 COUNTRY_ACRONYMS = frozenset(
     {"US", "U.S.", "USA", "U.S.A.", "UK", "U.K.", "UAE", "U.A.E.", "DRC", "PRC", "ROK", "DPRK", "ROC"}
@@ -85,18 +90,22 @@ SPELLING_SWAPS = (
 )
 """British/American variants of organisation names: "North Atlantic Treaty Organization"."""
 
-EXTRA_REGIONS: dict[str, tuple[str, ...]] = {
-    "Latin America": (),
-    "Middle East": (),
-    "Asia-Pacific": ("Asia Pacific",),
-}
+EXTRA_REGIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "Latin America": (),
+        "Middle East": (),
+        "Asia-Pacific": ("Asia Pacific",),
+    }
+)
 """Regions news names constantly that countries.json has no region/subregion for. Also keeps
 "America" (an alias of the US) from firing inside "Latin America"."""
 
-CAPITAL_ALIASES: dict[str, tuple[str, ...]] = {
-    "Washington D.C.": ("Washington", "Washington, D.C.", "Washington DC", "District of Columbia"),
-    "Kyiv": ("Kiev",),
-}
+CAPITAL_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "Washington D.C.": ("Washington", "Washington, D.C.", "Washington DC", "District of Columbia"),
+        "Kyiv": ("Kiev",),
+    }
+)
 
 US_STATES = (
     "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware",
@@ -111,11 +120,13 @@ US_STATES = (
 would tag as Jersey and Mexico. They rank below countries and capitals: "Georgia" stays the
 country, "Washington" the capital (the state is "Washington State")."""
 
-REGION_ALIASES: dict[str, tuple[str, ...]] = {
-    "Americas": ("the Americas",),
-    "South-Eastern Asia": ("Southeast Asia", "South-East Asia", "South East Asia"),
-    "Southeast Europe": ("South-East Europe", "South-Eastern Europe"),
-}
+REGION_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "Americas": ("the Americas",),
+        "South-Eastern Asia": ("Southeast Asia", "South-East Asia", "South East Asia"),
+        "Southeast Europe": ("South-East Europe", "South-Eastern Europe"),
+    }
+)
 
 _WS = re.compile(r"\s+")
 _PARENS = re.compile(r"\s*\([^)]*\)")

@@ -29,7 +29,9 @@ def test_earliest_published_wins_then_richest_metadata() -> None:
 def test_collapse_records_every_copy_and_repoints_earlier_ones() -> None:
     kept = make_article("https://a.example/1", published=EARLY)
     copy = make_article("https://b.example/1", published=EARLY + timedelta(days=1))
-    earlier_duplicate = collapse([(copy, ()), (make_article("https://b.example/1?x", canonical_url=copy.url), ())], "exact_url")
+    earlier_duplicate = collapse(
+        [(copy, ()), (make_article("https://b.example/1?x", canonical_url=copy.url), ())], "exact_url"
+    )
     article, duplicates = collapse([(kept, ()), earlier_duplicate], "exact_text")
     assert article.url == kept.url
     assert sorted(d.url for d in duplicates) == ["https://b.example/1", "https://b.example/1?x"]
@@ -39,27 +41,41 @@ def test_collapse_records_every_copy_and_repoints_earlier_ones() -> None:
 
 
 def test_transform_collapses_by_url_then_text() -> None:
-    a = make_article("https://one.example/story?utm_source=rss", canonical_url="https://one.example/story",
-                     text="Shared body.", published=EARLY)
-    a_again = make_article("https://one.example/story", text="Shared body, updated.", published=EARLY + timedelta(1))
-    syndicated = make_article("https://two.example/copy", text="shared   BODY.", published=EARLY + timedelta(2))
+    a = make_article(
+        "https://one.example/story?utm_source=rss",
+        canonical_url="https://one.example/story",
+        text="Shared body.",
+        published=EARLY,
+    )
+    a_again = make_article(
+        "https://one.example/story", text="Shared body, updated.", published=EARLY + timedelta(1)
+    )
+    syndicated = make_article(
+        "https://two.example/copy", text="shared   BODY.", published=EARLY + timedelta(2)
+    )
     other = make_article("https://three.example/other", text="Different.", fetched_at=FETCHED)
     with TestPipeline(runner="FnApiRunner") as pipeline:
         result = pipeline | beam.Create([a, a_again, syndicated, other]) | DeduplicateExact()
         assert_that(
             result["main"] | "KeptUrls" >> beam.Map(lambda x: (x.url, sorted(x.duplicate_urls))),
-            equal_to([
-                ("https://one.example/story?utm_source=rss",
-                 ["https://one.example/story", "https://two.example/copy"]),
-                ("https://three.example/other", []),
-            ]),
+            equal_to(
+                [
+                    (
+                        "https://one.example/story?utm_source=rss",
+                        ["https://one.example/story", "https://two.example/copy"],
+                    ),
+                    ("https://three.example/other", []),
+                ]
+            ),
             label="kept",
         )
         assert_that(
             result[DUPLICATES] | "DupKinds" >> beam.Map(lambda d: (d.url, d.kind, d.canonical_article_id)),
-            equal_to([
-                ("https://one.example/story", "exact_url", a.article_id),
-                ("https://two.example/copy", "exact_text", a.article_id),
-            ]),
+            equal_to(
+                [
+                    ("https://one.example/story", "exact_url", a.article_id),
+                    ("https://two.example/copy", "exact_text", a.article_id),
+                ]
+            ),
             label="duplicates",
         )

@@ -24,10 +24,12 @@ def test_text_record_skips_html_and_keeps_fields() -> None:
 
 
 def test_naive_and_zulu_times_are_utc() -> None:
-    assert parse_record('{"url": "https://e.org/a", "html": "<p>x</p>", "published": "2024-05-02T10:00:00Z"}',
-                        NOW).published == datetime(2024, 5, 2, 10, tzinfo=timezone.utc)
-    assert parse_record('{"url": "https://e.org/a", "html": "<p>x</p>", "published": "2024-05-02"}',
-                        NOW).published == datetime(2024, 5, 2, tzinfo=timezone.utc)
+    assert parse_record(
+        '{"url": "https://e.org/a", "html": "<p>x</p>", "published": "2024-05-02T10:00:00Z"}', NOW
+    ).published == datetime(2024, 5, 2, 10, tzinfo=timezone.utc)
+    assert parse_record(
+        '{"url": "https://e.org/a", "html": "<p>x</p>", "published": "2024-05-02"}', NOW
+    ).published == datetime(2024, 5, 2, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(

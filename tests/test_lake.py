@@ -46,7 +46,9 @@ def test_partition_date_is_published_day_in_utc_else_fetch_day() -> None:
 def test_write_splits_at_max_rows_and_stays_invisible_until_published(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(lake_write, "ROW_GROUP_ROWS", 3)
     spec = TABLES["articles"]
-    monkeypatch.setitem(TABLES, "articles", type(spec)(spec.name, spec.folder, spec.schema, spec.partition_keys, 4))
+    monkeypatch.setitem(
+        TABLES, "articles", type(spec)(spec.name, spec.folder, spec.schema, spec.partition_keys, 4)
+    )
     rows = [article_row(make_article(f"https://e.org/{i}", text=f"t{i}"), "run1").row for i in range(10)]
     files = write_partition(str(tmp_path), "run1", "articles", "date=2024-05-03", iter(rows))
     assert [f.rows for f in files] == [4, 4, 2]
@@ -74,9 +76,20 @@ def test_two_runs_never_overwrite_each_other(tmp_path: Path) -> None:
 
 def test_duckdb_reads_all_tables_with_hive_partitioning(tmp_path: Path) -> None:
     article = tagged_article()
-    letter = DeadLetter("fetch", "HTTP 404 for https://e.org/gone", "HTTPStatusError", "https://e.org/gone",
-                        datetime(2024, 5, 3, tzinfo=timezone.utc), "", {"status": 404})
-    rows = [article_row(article, "r"), *entity_rows(article, article.entities, "r"), dead_letter_row(letter, "r")]
+    letter = DeadLetter(
+        "fetch",
+        "HTTP 404 for https://e.org/gone",
+        "HTTPStatusError",
+        "https://e.org/gone",
+        datetime(2024, 5, 3, tzinfo=timezone.utc),
+        "",
+        {"status": 404},
+    )
+    rows = [
+        article_row(article, "r"),
+        *entity_rows(article, article.entities, "r"),
+        dead_letter_row(letter, "r"),
+    ]
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row.table, row.partition), []).append(row.row)
@@ -91,7 +104,7 @@ def test_duckdb_reads_all_tables_with_hive_partitioning(tmp_path: Path) -> None:
     ).fetchall()
     assert per_entity == [("moscow", "2024-05-02", 1), ("wang-yi", "2024-05-02", 1)]
     mention = con.sql(
-        "SELECT m.text, substr(text, m.start + 1, m.\"end\" - m.start) "
+        'SELECT m.text, substr(text, m.start + 1, m."end" - m.start) '
         "FROM (SELECT text, unnest(mentions) AS m FROM articles)"
     ).fetchall()
     assert mention[0] == ("Wang Yi", "Wang Yi")

@@ -15,14 +15,19 @@ before committing it, a changed golden is a changed behaviour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from schemas.records import Article, FeedEntry, Page
-from transforms.clean.extract import clean_page
-from transforms.errors import ExtractError
+GOLDEN_DIR = Path(__file__).resolve().parent
+REPO_ROOT = GOLDEN_DIR.parents[1]
+if str(REPO_ROOT) not in sys.path:  # runnable from a fresh clone without an install
+    sys.path.insert(0, str(REPO_ROOT))
+
+from schemas.records import Article, FeedEntry, Page  # noqa: E402
+from transforms.clean.extract import clean_page  # noqa: E402
+from transforms.errors import ExtractError  # noqa: E402
 
 CASES_DIR = "extraction"
 
@@ -44,9 +49,11 @@ GOLDEN_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class ExtractionCase:
-    """One golden page: the input ``Page`` and the expected outcome (None until generated)."""
+class ExtractionCase(NamedTuple):
+    """One golden page: the input ``Page`` and the expected outcome (None until generated).
+
+    A NamedTuple, not a dataclass, so the module also works when imported by file path.
+    """
 
     name: str
     page: Page
@@ -134,5 +141,5 @@ def regenerate_extraction(root: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in regenerate_extraction(Path(__file__).resolve().parent):
+    for path in regenerate_extraction(GOLDEN_DIR):
         print(path)

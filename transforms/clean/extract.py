@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import Document
+from trafilatura.utils import load_html
 
 from schemas.records import Article, FeedEntry, Page
 from transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
@@ -31,6 +32,7 @@ MIN_LANGUAGE_CONFIDENCE = 0.3
 #: Scripts written without spaces between words count one word per character (CJK) so
 #: the length threshold means the same in every language.
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+")
+
 
 def word_count(text: str) -> int:
     """Words in ``text``; each CJK character counts as one word."""
@@ -56,8 +58,8 @@ def detect_language(text: str) -> str | None:
 def _utc(value: datetime) -> datetime:
     """Naive datetimes are taken to be UTC (feeds and pages rarely say otherwise)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -70,15 +72,25 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _run_trafilatura(page: Page) -> Document | None:
-    """Main text and metadata of ``page.html``; None when trafilatura finds nothing."""
+def _run_trafilatura(page: Page) -> tuple[Document | None, str | None]:
+    """Main text and metadata of ``page.html`` (None when trafilatura finds nothing), and the
+    page's own ``rel=canonical`` href.
+
+    The href is read here because trafilatura drops relative canonical links unless the page
+    also has og: metadata to resolve them with; the page is parsed once for both.
+    """
+    tree = load_html(page.html)
+    if tree is None:
+        return None, None
+    link = tree.find('.//head//link[@rel="canonical"]')
+    canonical = link.get("href") if link is not None else None
     # An article cannot be published after we fetched it; bounding by the fetch time also
     # makes the result a function of the page, not of the day the pipeline runs. One day
     # of slack: htmldate compares timestamps with midnight of max_date, so a same-day
     # "06:00" would be rejected and replaced by a date-only guess.
     latest = _utc(page.fetched_at) + timedelta(days=1)
     result = trafilatura.bare_extraction(
-        page.html,
+        tree,
         url=page.fetched_url or page.url,
         date_extraction_params={
             "original_date": True,
@@ -93,7 +105,7 @@ def _run_trafilatura(page: Page) -> Document | None:
         include_tables=True,
         deduplicate=False,
     )
-    return result if isinstance(result, Document) else None
+    return (result if isinstance(result, Document) else None), canonical
 
 
 def _drop_headline(text: str, title: str | None) -> str:
@@ -213,6 +225,7 @@ def clean_page(page: Page) -> Article:
     """
     entry = page.entry
     doc: Document | None = None
+    canonical_link: str | None = None
     why_page = ""
     text: str | None = None
     text_source = "page"
@@ -221,7 +234,7 @@ def clean_page(page: Page) -> Article:
         text, text_source = page.text.strip(), "input"
     elif page.html:
         try:
-            doc = _run_trafilatura(page)
+            doc, canonical_link = _run_trafilatura(page)
         except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
             why_page = f"trafilatura failed: {type(error).__name__}: {error}"
         else:
@@ -258,7 +271,11 @@ def clean_page(page: Page) -> Article:
         + list(entry.tags if entry else ())
     )
 
-    canonical = canonical_url(_usable_canonical(doc.url if doc else None, fetched_url) or fetched_url)
+    canonical = canonical_url(
+        _usable_canonical(canonical_link, fetched_url)
+        or _usable_canonical(doc.url if doc else None, fetched_url)
+        or fetched_url
+    )
     description = doc.description if doc else None
     if not description and entry and entry.summary and entry.summary.strip() != text:
         description = entry.summary.strip()

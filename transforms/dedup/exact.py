@@ -88,9 +88,7 @@ def collapse(group: Iterable[Absorbed], kind: str) -> Absorbed:
             dataclasses.replace(d, canonical_article_id=kept.article_id, canonical_url=kept.canonical_url)
             for d in absorbed
         )
-    urls = dict.fromkeys(
-        [*kept.duplicate_urls, *(d.url for d in duplicates if d.url != kept.url)]
-    )
+    urls = dict.fromkeys([*kept.duplicate_urls, *(d.url for d in duplicates if d.url != kept.url)])
     return dataclasses.replace(kept, duplicate_urls=tuple(urls)), tuple(duplicates)
 
 
@@ -100,9 +98,7 @@ class _Collapse(beam.DoFn):  # type: ignore[misc]
 
     def process(self, keyed: tuple[str, Iterable[Absorbed]]) -> Iterator[Absorbed]:
         kept, duplicates = collapse(keyed[1], self.kind)
-        counter(f"duplicates_{self.kind}").inc(
-            sum(1 for d in duplicates if d.kind == self.kind)
-        )
+        counter(f"duplicates_{self.kind}").inc(sum(1 for d in duplicates if d.kind == self.kind))
         yield kept, duplicates
 
 

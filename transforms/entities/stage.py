@@ -68,5 +68,7 @@ class TagEntities(beam.PTransform):  # type: ignore[misc]
         self.max_batch_size = max_batch_size
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        batches = articles | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
+        batches = articles | "Batch" >> beam.BatchElements(
+            min_batch_size=1, max_batch_size=self.max_batch_size
+        )
         return apply_stage(batches, "TagBatch", TagBatch())

@@ -109,7 +109,7 @@ def truncate(text: str, limit: int = MAX_CHARS) -> str:
     """``text`` cut to at most ``limit`` characters at a whitespace, so no name is cut in half."""
     if len(text) <= limit:
         return text
-    cut = text.rfind(" ", 0, limit)
+    cut = max(text.rfind(space, 0, limit) for space in (" ", "\n", "\t"))
     return text[: cut if cut > 0 else limit]
 
 
@@ -126,7 +126,7 @@ class EntityTagger:
     """Finds gazetteer entities in article text and ranks them by salience.
 
     Build one per worker (``EntityTagger.load()`` in ``DoFn.setup``): building the ruler takes
-    about a second, tagging a news article well under a millisecond.
+    about a second; tagging a 400-token article takes about a millisecond on one core.
     """
 
     def __init__(self, nlp: Language, gazetteer: Gazetteer) -> None:

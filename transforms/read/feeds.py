@@ -96,7 +96,6 @@ class ParseFeeds(Stage):
             )
 
 
-
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
     """``FeedSpec`` in; ``main`` feed entries and ``dead_letter`` out."""
 
