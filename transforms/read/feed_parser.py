@@ -460,7 +460,8 @@ def html_to_text(html: str) -> str:
         node, closing = stack.pop()
         tag = node.tag.lower() if isinstance(node.tag, str) else ""
         if closing:
-            pre_depth -= tag == "pre"
+            if tag == "pre":
+                pre_depth -= 1
             if tag in _PARAGRAPH_TAGS:
                 parts.append(_PARAGRAPH_BREAK)
             elif tag in _LINE_TAGS:
@@ -474,7 +475,8 @@ def html_to_text(html: str) -> str:
             parts.append(_PARAGRAPH_BREAK)
         elif tag in _LINE_TAGS:
             parts.append(_LINE_BREAK)
-        pre_depth += tag == "pre"
+        if tag == "pre":
+            pre_depth += 1
         add_text(node.text)
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(node))
