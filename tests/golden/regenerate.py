@@ -28,6 +28,9 @@ if str(REPO_ROOT) not in sys.path:  # runnable from a fresh clone without an ins
 from transforms.errors import FeedParseError  # noqa: E402
 from transforms.read.feed_parser import parse_feed  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction_golden import regenerate_extraction  # noqa: E402
+
 FEEDS_DIR = GOLDEN_DIR / "feeds"
 #: Every golden feed is parsed as if fetched from here, so relative links have a fixed base.
 FEED_URL_BASE = "https://news.example.org/feeds/"
@@ -87,6 +90,7 @@ def regenerate_feeds() -> list[Path]:
 
 SECTIONS: dict[str, Callable[[], list[Path]]] = {
     "feeds": regenerate_feeds,
+    "extraction": lambda: regenerate_extraction(GOLDEN_DIR),
 }
 
 
