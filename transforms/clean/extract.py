@@ -24,6 +24,7 @@ from transforms.errors import ExtractError
 #: Below this many words, what trafilatura found is a teaser, a paywall notice or the link
 #: text of an index page rather than an article; a one-paragraph news brief still has ~40.
 MIN_PAGE_WORDS = 25
+PROSE_WORDS = 80
 
 #: Below this probability py3langid's guess (on a headline-length text) is wrong more often
 #: than right; no language is more useful downstream than a wrong one.
@@ -37,6 +38,21 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+"
 def word_count(text: str) -> int:
     """Words in ``text``; each CJK character counts as one word."""
     return len(_WORD.findall(text))
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s|$)")
+
+
+def looks_like_prose(text: str) -> bool:
+    """Article text, not page furniture: enough words, and sentences unless it is long.
+
+    A gallery or index page often leaves trafilatura ~30 words of headline, byline and
+    share links with no sentence in them; a real news brief has at least two sentences.
+    """
+    words = word_count(text)
+    if words < MIN_PAGE_WORDS:
+        return False
+    return words >= PROSE_WORDS or len(_SENTENCE_END.findall(text)) >= 2
 
 
 @functools.lru_cache(maxsize=1)
@@ -239,11 +255,13 @@ def clean_page(page: Page) -> Article:
             why_page = f"trafilatura failed: {type(error).__name__}: {error}"
         else:
             page_text = _drop_headline((doc.text or "").strip(), doc.title) if doc else ""
-            words = word_count(page_text)
-            if words >= MIN_PAGE_WORDS:
+            if looks_like_prose(page_text):
                 text = page_text
             else:
-                why_page = f"trafilatura found {words} words, fewer than {MIN_PAGE_WORDS}"
+                why_page = (
+                    f"trafilatura found {word_count(page_text)} words and no article prose "
+                    f"(needs {MIN_PAGE_WORDS}+ words in 2+ sentences, or {PROSE_WORDS}+ words)"
+                )
     elif page.fetch_error:
         why_page = f"page not fetched: {page.fetch_error}"
     else:
