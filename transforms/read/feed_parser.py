@@ -199,8 +199,15 @@ def _feedparser_link_candidates(item: Mapping[str, Any]) -> list[str]:
     candidates += [
         link.get("href") or "" for link in links if link.get("rel") not in ("alternate", "enclosure", "self")
     ]
+    guid = item.get("id") or ""
     if item.get("guidislink"):
-        candidates.append(item.get("id") or "")
+        candidates.append(guid)
+        # feedparser also copies a permalink guid into ``link``, resolved against the feed URL;
+        # a guid with spaces ("isPermaLink" left at its default on a title-like id) is an
+        # identifier, not a link. Non-http guids are rejected, with their value, further on.
+        stripped = guid.strip()
+        if any(ch.isspace() for ch in stripped):
+            candidates = [c for c in candidates if c.strip() != stripped]
     return [c.strip() for c in candidates if isinstance(c, str) and c.strip()]
 
 
