@@ -1,0 +1,69 @@
+"""The motivating example: two outlets' articles about one event, served and ingested for real.
+
+Skips when ``../shared`` is absent. The article texts are read from ``../shared/seeds`` at test
+time and never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pytest
+from httpserver import LoopbackServer
+
+from pipeline import lake_sql
+from pipeline.config import RunConfig
+from pipeline.feedlist import load_feed_list
+from pipeline.run import run
+
+
+def page(title: str, body: str, outlet: str) -> str:
+    paragraphs = "".join(f"<p>{html.escape(p.strip())}</p>" for p in body.split("\n") if p.strip())
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} | {outlet}</title></head>"
+        f"<body><header><a href='/'>{outlet}</a> <a href='/world'>World</a></header>"
+        f"<article><h1>{html.escape(title)}</h1><p class='byline'>By Staff</p>{paragraphs}</article>"
+        "<footer>All rights reserved.</footer></body></html>"
+    )
+
+
+def test_seed_articles_land_with_their_entities(
+    shared_dir: Path, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    first, second = sorted((shared_dir / "seeds").glob("*.txt"))
+    s = http_server
+    s.add("/daily/world/wang-russia.html", page("Top diplomat heads to Moscow", first.read_text(), "Daily"))
+    s.add("/times/asia/wang-visit.html", page("Foreign minister begins visit", second.read_text(), "Times"))
+    s.add(
+        "/daily/rss.xml",
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>The Daily</title><link>x</link>"
+        f"<description>d</description><item><title>Top diplomat heads to Moscow</title>"
+        f"<link>{s.url('/daily/world/wang-russia.html')}</link>"
+        "<pubDate>Mon, 18 Sep 2023 06:00:00 +0000</pubDate></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    s.add(
+        "/times/atom.xml",
+        "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>The Times</title>"
+        "<id>urn:times</id><updated>2023-09-18T09:00:00Z</updated><entry><title>Foreign minister begins visit"
+        f"</title><link href='{s.url('/times/asia/wang-visit.html')}'/><id>urn:times:1</id>"
+        "<updated>2023-09-18T09:00:00Z</updated></entry></feed>",
+        content_type="application/atom+xml",
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{s.url('/daily/rss.xml')}\n{s.url('/times/atom.xml')}\n")
+    output = tmp_path / "lake"
+    result = run(RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds))))
+    assert result.dead_letters == 0
+
+    con = lake_sql.connect(str(output))
+    assert con.execute("SELECT count(*), count(DISTINCT source) FROM articles").fetchall() == [(2, 2)]
+    assert con.execute("SELECT DISTINCT text_source FROM articles").fetchall() == [("page",)]
+    for slug in ("russia", "china", "ukraine"):
+        found = con.execute(
+            f"SELECT count(DISTINCT article_id), count(DISTINCT source) FROM entities WHERE entity = '{slug}'"
+        ).fetchall()
+        assert found == [(2, 2)], slug
+    us = con.execute("SELECT source FROM entities WHERE entity = 'united-states'").fetchall()
+    assert us == [("The Daily",)]  # only the first article names the US
