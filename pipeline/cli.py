@@ -29,25 +29,15 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     http = HttpConfig()
     group = parser.add_argument_group("fetching")
-    group.add_argument(
-        "--user-agent", default=http.user_agent, help="User-Agent header sent with every request"
-    )
-    group.add_argument(
-        "--timeout", type=float, default=http.total_timeout, help="seconds per request, body included"
-    )
+    group.add_argument("--user-agent", default=http.user_agent, help="User-Agent header sent with every request")
+    group.add_argument("--timeout", type=float, default=http.total_timeout, help="seconds per request, body included")
     group.add_argument("--max-bytes", type=int, default=http.max_bytes, help="size cap per response body")
     group.add_argument("--max-redirects", type=int, default=http.max_redirects)
-    group.add_argument(
-        "--concurrency", type=int, default=http.max_workers, help="requests in flight per worker"
-    )
+    group.add_argument("--concurrency", type=int, default=http.max_workers, help="requests in flight per worker")
     group.add_argument("--per-host", type=int, default=http.per_host, help="requests in flight per host")
     entities = parser.add_argument_group("entities")
-    entities.add_argument(
-        "--top-entities", type=int, default=10, help="max entities per article in entities/"
-    )
-    entities.add_argument(
-        "--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/"
-    )
+    entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
+    entities.add_argument("--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser(
         "demo", help="serve the bundled sample news site on loopback, ingest it, query the lake"
     )
-    demo_parser.add_argument(
-        "--output", default="demo-lake", help="lake folder to write (default: demo-lake)"
-    )
+    demo_parser.add_argument("--output", default="demo-lake", help="lake folder to write (default: demo-lake)")
     _add_run_options(demo_parser)
     return parser
 
@@ -104,9 +92,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
         if args.command == "demo":
             from pipeline.demo.run import run_demo

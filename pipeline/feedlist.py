@@ -47,9 +47,7 @@ def load_feed_list(path: Path) -> list[FeedSpec]:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise ConfigError(
-            f"cannot read feed list {path}: {error.strerror or error}; check the path"
-        ) from None
+        raise ConfigError(f"cannot read feed list {path}: {error.strerror or error}; check the path") from None
     loader = _pick_loader(path, raw)
     specs = loader(path, raw)
     unique: dict[str, FeedSpec] = {}
@@ -96,9 +94,7 @@ def _load_opml(path: Path, raw: bytes) -> list[FeedSpec]:
     try:
         root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as error:
-        raise ConfigError(
-            f"{path}:{error.lineno}: not well-formed XML ({error.msg}); fix the OPML file"
-        ) from None
+        raise ConfigError(f"{path}:{error.lineno}: not well-formed XML ({error.msg}); fix the OPML file") from None
     if root is None or etree.QName(root).localname.lower() != "opml":
         name = etree.QName(root).localname if root is not None else "nothing"
         raise ConfigError(
@@ -225,16 +221,12 @@ def _check_url(value: Any, where: str, field: str = "url") -> str:
         raise ConfigError(f"{where}: {field} must be an http(s) URL, got {value!r}")
     url = value.strip()
     if any(char.isspace() for char in url):
-        raise ConfigError(
-            f"{where}: {field} {url[:120]!r} contains whitespace; percent-encode it or remove it"
-        )
+        raise ConfigError(f"{where}: {field} {url[:120]!r} contains whitespace; percent-encode it or remove it")
     parts = urlsplit(url)
     if not parts.scheme and not url.startswith("/"):
         raise ConfigError(f"{where}: {field} {url[:120]!r} has no scheme; write https://{url[:120]}")
     if parts.scheme.lower() not in ("http", "https"):
-        raise ConfigError(
-            f"{where}: {field} {url[:120]!r} is not an http(s) URL; only http(s) feeds can be read"
-        )
+        raise ConfigError(f"{where}: {field} {url[:120]!r} is not an http(s) URL; only http(s) feeds can be read")
     try:
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a malformed port

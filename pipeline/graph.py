@@ -37,9 +37,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
         read = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
         pages = read
     else:
-        read = (
-            pipeline | "FeedList" >> beam.Create(list(config.feeds)) | "ReadFeeds" >> ReadFeeds(config.http)
-        )
+        read = pipeline | "FeedList" >> beam.Create(list(config.feeds)) | "ReadFeeds" >> ReadFeeds(config.http)
         pages = read[MAIN] | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
     dead_letters.append(pages[DEAD_LETTER])

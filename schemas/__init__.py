@@ -3,7 +3,7 @@
 Declared once here so every stage, the writer, the tests and the docs agree.
 """
 
-from schemas.lake import SCHEMA_VERSION, TABLES, ENTITY_TYPES, TableSpec
+from schemas.lake import ENTITY_TYPES, SCHEMA_VERSION, TABLES, TableSpec
 from schemas.records import (
     Article,
     DeadLetter,
@@ -16,10 +16,9 @@ from schemas.records import (
 )
 
 __all__ = [
+    "ENTITY_TYPES",
     "SCHEMA_VERSION",
     "TABLES",
-    "ENTITY_TYPES",
-    "TableSpec",
     "Article",
     "DeadLetter",
     "Duplicate",
@@ -28,4 +27,5 @@ __all__ = [
     "FeedSpec",
     "Mention",
     "Page",
+    "TableSpec",
 ]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import shutil
 import sys
 import time
@@ -68,7 +67,7 @@ NO_SPACE_AFTER = frozenset({"(", "[", "{", "$"})
 
 # The default English infix that splits a hyphen between letters (or digit and letter), and the
 # one that splits between digits; CoNLL keeps "Jean-Luc", "10-year", "6-4" and "1996-08-22" whole.
-_LETTER_HYPHEN = r"(?<=[{a}0-9])(?:{h})(?=[{a}])".format(a=ALPHA, h=HYPHENS)
+_LETTER_HYPHEN = rf"(?<=[{ALPHA}0-9])(?:{HYPHENS})(?=[{ALPHA}])"
 _DIGIT_HYPHEN = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
 _DASH = r"(?<=[{a}0-9])(?:{h})(?=[{a}])".format(a=ALPHA, h=HYPHENS.replace("-|", "", 1))
 """The letter rule without the plain ASCII hyphen: dashes ("war\u2014and", "~") still split."""
@@ -332,11 +331,11 @@ class Scores:
         lines = [f"{title}\n{'type':<8}{'P':>8}{'R':>8}{'F1':>8}{'gold':>8}"]
         rows = [*sorted(self.per_label.items()), ("ALL", self.overall)]
         for label, c in rows:
-            lines.append(
-                f"{label:<8}{c.precision:>8.4f}{c.recall:>8.4f}{c.f1:>8.4f}{c.tp + c.fn:>8d}"
-            )
+            lines.append(f"{label:<8}{c.precision:>8.4f}{c.recall:>8.4f}{c.f1:>8.4f}{c.tp + c.fn:>8d}")
         if self.seconds:
-            lines.append(f"({self.tokens} tokens in {self.seconds:.1f} s: {self.tokens / self.seconds:,.0f} tokens/s)")
+            lines.append(
+                f"({self.tokens} tokens in {self.seconds:.1f} s: {self.tokens / self.seconds:,.0f} tokens/s)"
+            )
         return "\n".join(lines)
 
 
@@ -415,7 +414,9 @@ def package(model_best: Path, output: Path) -> None:
             "version": "0.1.0",
             "description": "CNN NER (PER, ORG, LOC, MISC) trained by scripts/train_ner.py on CoNLL-2003 "
             "English train, selected on its dev set; tokenizer keeps hyphen compounds whole.",
-            "sources": [{"name": "CoNLL-2003 (Reuters RCV1)", "url": "https://www.clips.uantwerpen.be/conll2003/ner/"}],
+            "sources": [
+                {"name": "CoNLL-2003 (Reuters RCV1)", "url": "https://www.clips.uantwerpen.be/conll2003/ner/"}
+            ],
         }
     )
     if output.exists():
@@ -435,7 +436,9 @@ def report(model: Path, corpus: Path, limit: int | None = None) -> dict[str, flo
     results: dict[str, float] = {}
     for mode in ("spaces", "news"):
         tokens, entities = token_agreement(nlp, dev, mode)
-        print(f"tokenizer on {mode} text: {tokens:.4f} of gold tokens, {entities:.4f} of entities token-aligned")
+        print(
+            f"tokenizer on {mode} text: {tokens:.4f} of gold tokens, {entities:.4f} of entities token-aligned"
+        )
     for mode in ("gold", "spaces", "news"):
         scores = evaluate(nlp, dev, mode)
         print(scores.table(f"\ndev, {mode} ({'CoNLL tokens' if mode == 'gold' else 'raw text'})"))
@@ -446,7 +449,9 @@ def report(model: Path, corpus: Path, limit: int | None = None) -> dict[str, flo
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with train.txt.gz, valid.txt.gz")
+    parser.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with train.txt.gz, valid.txt.gz"
+    )
     parser.add_argument("--build", type=Path, default=DEFAULT_BUILD, help="DocBins and training output")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the packaged model goes")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -457,7 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how training articles are spaced as raw text ('both': each article once per style)",
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    parser.add_argument("--no-package", action="store_true", help="train and evaluate, leave the package alone")
+    parser.add_argument(
+        "--no-package", action="store_true", help="train and evaluate, leave the package alone"
+    )
     parser.add_argument("--eval-only", type=Path, nargs="?", const=DEFAULT_OUTPUT, metavar="MODEL")
     args = parser.parse_args(argv)
 

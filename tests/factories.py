@@ -11,9 +11,7 @@ from transforms.dedup.keys import article_id, content_hash
 FETCHED = datetime(2024, 5, 3, 12, 0, tzinfo=timezone.utc)
 
 
-def make_article(
-    url: str = "https://example.org/a", text: str = "Some article text.", **fields: Any
-) -> Article:
+def make_article(url: str = "https://example.org/a", text: str = "Some article text.", **fields: Any) -> Article:
     canonical = fields.pop("canonical_url", url)
     values: dict[str, Any] = {
         "article_id": article_id(canonical),

@@ -66,9 +66,7 @@ class LoopbackServer:
         """Bind and serve in a daemon thread; returns self for chaining."""
         handler = type("BoundHandler", (_Handler,), {"owner": self})
         self._httpd = ThreadingHTTPServer((self.host, 0), handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

@@ -18,9 +18,7 @@ BASE = "https://archive.example"
 
 
 def test_help_lists_subcommands() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "run" in done.stdout and "demo" in done.stdout and "PipelineOptions" in done.stdout
     run_help = subprocess.run(
@@ -39,11 +37,19 @@ def write_archive(path: Path) -> list[str]:
             url = f"{BASE}/{page.relative_to(SITE).as_posix()}"
             urls.append(url)
             out.write(json.dumps({"url": url, "html": html.replace("{{BASE}}", BASE)}) + "\n")
-        out.write(json.dumps({
-            "url": f"{BASE}/briefs/1", "title": "Brief", "published": "2024-05-09T08:00:00Z",
-            "source": "Archive", "text": "Canada and Mexico signed a fisheries accord on Thursday. "
-            "Officials from both countries said quotas would be reviewed each spring.",
-        }) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "url": f"{BASE}/briefs/1",
+                    "title": "Brief",
+                    "published": "2024-05-09T08:00:00Z",
+                    "source": "Archive",
+                    "text": "Canada and Mexico signed a fisheries accord on Thursday. "
+                    "Officials from both countries said quotas would be reviewed each spring.",
+                }
+            )
+            + "\n"
+        )
         out.write("{this line is not json\n")
     return urls
 

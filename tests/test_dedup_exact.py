@@ -47,12 +47,8 @@ def test_transform_collapses_by_url_then_text() -> None:
         text="Shared body.",
         published=EARLY,
     )
-    a_again = make_article(
-        "https://one.example/story", text="Shared body, updated.", published=EARLY + timedelta(1)
-    )
-    syndicated = make_article(
-        "https://two.example/copy", text="shared   BODY.", published=EARLY + timedelta(2)
-    )
+    a_again = make_article("https://one.example/story", text="Shared body, updated.", published=EARLY + timedelta(1))
+    syndicated = make_article("https://two.example/copy", text="shared   BODY.", published=EARLY + timedelta(2))
     other = make_article("https://three.example/other", text="Different.", fetched_at=FETCHED)
     with TestPipeline(runner="FnApiRunner") as pipeline:
         result = pipeline | beam.Create([a, a_again, syndicated, other]) | DeduplicateExact()

@@ -107,9 +107,7 @@ def test_failed_fetch_falls_back_to_the_feed_summary() -> None:
     result = clean_page(
         page(
             fetch_error="HTTP 503",
-            entry=entry(
-                title="Market hall reopens", summary=PARAGRAPH, published=published, authors=("Ana Ruiz",)
-            ),
+            entry=entry(title="Market hall reopens", summary=PARAGRAPH, published=published, authors=("Ana Ruiz",)),
         )
     )
     assert result.text_source == "feed"
@@ -203,9 +201,7 @@ def test_canonical_link_is_used_unless_it_points_at_the_front_page() -> None:
 
 
 def test_outlet_name_is_not_an_author() -> None:
-    head = (
-        '<meta property="og:site_name" content="Quay News"><meta name="author" content="Quay News; Ana Ruiz">'
-    )
+    head = '<meta property="og:site_name" content="Quay News"><meta name="author" content="Quay News; Ana Ruiz">'
     result = clean_page(page(html=article_html(f"<p>{PARAGRAPH}</p>", head)))
     assert result.authors == ("Ana Ruiz",)
 

@@ -266,9 +266,7 @@ def test_json_feed_version_1_and_dates() -> None:
     assert parsed.format == "json1"
     assert [e.published for e in parsed.entries] == [datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC), None]
     assert parsed.entries[0].authors == ("Feed Author",)
-    assert parsed.skipped == (
-        ("item3", "entry 3 of https://j.example/feed.json is not a JSON object; skipped"),
-    )
+    assert parsed.skipped == (("item3", "entry 3 of https://j.example/feed.json is not a JSON object; skipped"),)
 
 
 def test_html_to_text() -> None:
@@ -306,9 +304,7 @@ def _item_count_and_link(body: bytes) -> tuple[int, bool] | None:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError:
         return None
-    items = [
-        el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname in ("item", "entry")
-    ]
+    items = [el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname in ("item", "entry")]
     has_link = any(
         etree.QName(child).localname == "link"
         and child.get("rel", "alternate") == "alternate"
@@ -343,11 +339,7 @@ def test_feedparser_corpus_sample_parses_or_raises_feed_parse_error(shared_dir: 
             continue
         outcomes["parsed"] += 1
         shape = _item_count_and_link(body)
-        if (
-            row["expect_bozo"] is False
-            and str(row["format"] or "").startswith(("rss", "atom", "rdf"))
-            and shape
-        ):
+        if row["expect_bozo"] is False and str(row["format"] or "").startswith(("rss", "atom", "rdf")) and shape:
             items, has_link = shape
             if len(parsed.entries) + len(parsed.skipped) != items:
                 problems.append(f"{row['path']}: {items} items but {parsed.entries=} {parsed.skipped=}")

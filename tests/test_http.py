@@ -44,9 +44,7 @@ def client() -> Iterator[HttpxClient]:
 
 def test_200_keeps_headers_body_and_charset(http_server: LoopbackServer, client: HttpxClient) -> None:
     body = "<p>Grüße aus Köln</p>".encode("iso-8859-1")
-    url = http_server.add(
-        "/page", body, content_type='Text/HTML; Charset="ISO-8859-1"', headers={"X-Trace": "abc"}
-    )
+    url = http_server.add("/page", body, content_type='Text/HTML; Charset="ISO-8859-1"', headers={"X-Trace": "abc"})
     before = datetime.now(UTC)
 
     response = client.get(url, accept="text/html")
@@ -86,9 +84,7 @@ def test_compressed_bodies_are_decoded(
     assert client.get(url).body == text
 
 
-def test_wrong_type_is_returned_for_the_caller_to_judge(
-    http_server: LoopbackServer, client: HttpxClient
-) -> None:
+def test_wrong_type_is_returned_for_the_caller_to_judge(http_server: LoopbackServer, client: HttpxClient) -> None:
     response = client.get(http_server.url("/fault/wrong-type"), accept="text/html")
     assert response.content_type == "application/pdf"
     assert response.body.startswith(b"%PDF-")
@@ -236,9 +232,7 @@ def test_silent_server_ends_with_read_timeout(http_server: LoopbackServer) -> No
 
 
 @pytest.mark.parametrize("path", ["/fault/reset", "/fault/truncated"])
-def test_reset_and_truncated_are_connect_errors(
-    http_server: LoopbackServer, client: HttpxClient, path: str
-) -> None:
+def test_reset_and_truncated_are_connect_errors(http_server: LoopbackServer, client: HttpxClient, path: str) -> None:
     with pytest.raises(ConnectError) as caught:
         client.get(http_server.url(path))
     assert http_server.url(path) in caught.value.reason

@@ -46,9 +46,7 @@ def test_partition_date_is_published_day_in_utc_else_fetch_day() -> None:
 def test_write_splits_at_max_rows_and_stays_invisible_until_published(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(lake_write, "ROW_GROUP_ROWS", 3)
     spec = TABLES["articles"]
-    monkeypatch.setitem(
-        TABLES, "articles", type(spec)(spec.name, spec.folder, spec.schema, spec.partition_keys, 4)
-    )
+    monkeypatch.setitem(TABLES, "articles", type(spec)(spec.name, spec.folder, spec.schema, spec.partition_keys, 4))
     rows = [article_row(make_article(f"https://e.org/{i}", text=f"t{i}"), "run1").row for i in range(10)]
     files = write_partition(str(tmp_path), "run1", "articles", "date=2024-05-03", iter(rows))
     assert [f.rows for f in files] == [4, 4, 2]

@@ -79,8 +79,9 @@ def lake(tmp_path: Path, http_server: LoopbackServer) -> tuple[Path, dict[str, i
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(
         "# feeds for the bad-input test\n"
-        + "\n".join(s.url(p) for p in ("/feeds/news.xml", "/feeds/not-a-feed.xml", "/feeds/gone.xml",
-                                       "/feeds/broken.xml"))
+        + "\n".join(
+            s.url(p) for p in ("/feeds/news.xml", "/feeds/not-a-feed.xml", "/feeds/gone.xml", "/feeds/broken.xml")
+        )
     )
     output = tmp_path / "lake"
     config = RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds)), http=HttpConfig(total_timeout=10))

@@ -80,7 +80,7 @@ def test_tracked_link_collapses_into_the_clean_url(sql: duckdb.DuckDBPyConnectio
 def test_missing_page_is_dead_lettered_and_falls_back_to_feed_summary(sql: duckdb.DuckDBPyConnection) -> None:
     letters = rows(sql, "SELECT stage, error_type, input_id, details FROM dead_letters WHERE stage = 'fetch'")
     assert len(letters) == 1
-    stage, error_type, input_id, details = letters[0]
+    _, error_type, input_id, details = letters[0]
     assert error_type == "HTTPStatusError" and json.loads(details)["status"] == 404
     fallback = rows(sql, f"SELECT text_source, length(text) FROM articles WHERE url = '{input_id}'")
     assert fallback and fallback[0][0] == "feed" and fallback[0][1] > 200
@@ -110,7 +110,7 @@ def test_published_and_language_and_partition_date(sql: duckdb.DuckDBPyConnectio
 def test_mention_offsets_point_into_text(sql: duckdb.DuckDBPyConnection) -> None:
     total, wrong = rows(
         sql,
-        "SELECT count(*), count(*) FILTER (WHERE substr(text, m.start + 1, m.\"end\" - m.start) <> m.text) "
+        'SELECT count(*), count(*) FILTER (WHERE substr(text, m.start + 1, m."end" - m.start) <> m.text) '
         "FROM (SELECT text, unnest(mentions) AS m FROM articles)",
     )[0]
     assert total > 50 and wrong == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import pytest
 from httpserver import LoopbackServer
 
 from pipeline import lake_sql
@@ -28,9 +27,7 @@ def page(title: str, body: str, outlet: str) -> str:
     )
 
 
-def test_seed_articles_land_with_their_entities(
-    shared_dir: Path, http_server: LoopbackServer, tmp_path: Path
-) -> None:
+def test_seed_articles_land_with_their_entities(shared_dir: Path, http_server: LoopbackServer, tmp_path: Path) -> None:
     first, second = sorted((shared_dir / "seeds").glob("*.txt"))
     s = http_server
     s.add("/daily/world/wang-russia.html", page("Top diplomat heads to Moscow", first.read_text(), "Daily"))

@@ -39,9 +39,7 @@ def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
     return " ".join(value.split())[:limit]
 
 
-def dead_letter(
-    stage: str, error: BaseException, input_id: str, excerpt_text: str | bytes | None = None
-) -> DeadLetter:
+def dead_letter(stage: str, error: BaseException, input_id: str, excerpt_text: str | bytes | None = None) -> DeadLetter:
     """Build the dead letter for ``error``; unexpected errors keep their traceback."""
     details: dict[str, Any] = {}
     if isinstance(error, NewsbeamError):

@@ -47,9 +47,7 @@ class TagBatch(Stage):
                 mentions, entities = self.tagger.tag(article.text, article.title)
             except Exception as error:  # noqa: BLE001 - routed to the dead-letter table
                 counter("dead_letters").inc()
-                yield beam.pvalue.TaggedOutput(
-                    DEAD_LETTER, dead_letter(self.stage, error, article.url, article.title)
-                )
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, article.url, article.title))
                 continue
             yield self._tagged(article, mentions, entities)
 
@@ -68,7 +66,5 @@ class TagEntities(beam.PTransform):  # type: ignore[misc]
         self.max_batch_size = max_batch_size
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        batches = articles | "Batch" >> beam.BatchElements(
-            min_batch_size=1, max_batch_size=self.max_batch_size
-        )
+        batches = articles | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
         return apply_stage(batches, "TagBatch", TagBatch())

@@ -93,9 +93,7 @@ def build_pipeline(gazetteer: Gazetteer) -> Language:
     nlp.max_length = MAX_CHARS + 1
     tokenizer = nlp.tokenizer
     assert isinstance(tokenizer, Tokenizer)
-    tokenizer.infix_finditer = compile_infix_regex(
-        [*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]
-    ).finditer
+    tokenizer.infix_finditer = compile_infix_regex([*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]).finditer
     nlp.add_pipe("sentencizer")
     ruler = nlp.add_pipe(
         "entity_ruler",
@@ -148,9 +146,7 @@ class EntityTagger:
         """Mentions in ``text`` (offsets into ``text``) and its entities, most salient first."""
         return next(self.tag_many([(text, title)]))
 
-    def tag_many(
-        self, items: Iterable[str | tuple[str, str | None]], *, batch_size: int = 64
-    ) -> Iterator[Tagged]:
+    def tag_many(self, items: Iterable[str | tuple[str, str | None]], *, batch_size: int = 64) -> Iterator[Tagged]:
         """``tag`` for many articles through ``nlp.pipe`` (several times faster per text).
 
         ``items`` are texts, or ``(text, title)`` pairs; results come back in the same order,
@@ -272,12 +268,7 @@ def _surname_spans(doc: Doc, surnames: dict[tuple[str, ...], str]) -> list[_Span
             if tuple(t.text for t in doc[i : i + size]) != tokens:
                 continue
             before = doc[i - 1] if i > 0 else None
-            if (
-                before is not None
-                and before.is_title
-                and not doc[i].is_sent_start
-                and before.text not in HONORIFICS
-            ):
+            if before is not None and before.is_title and not doc[i].is_sent_start and before.text not in HONORIFICS:
                 continue  # "Hunter Biden" is somebody else
             span = doc[i : i + size]
             spans.append(_Span(span.start_char, span.end_char, span.text, "PER", entity_id))

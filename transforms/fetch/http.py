@@ -60,9 +60,7 @@ class HttpConfig:
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
             if not getattr(self, name) > 0:
-                raise ConfigError(
-                    f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}"
-                )
+                raise ConfigError(f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}")
         for name in ("max_bytes", "max_workers", "per_host"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"HTTP {name} must be at least 1, got {getattr(self, name)}")
@@ -290,9 +288,7 @@ def _checked_url(candidate: str, requested: str, redirects: int, shown: str | No
         raise BlockedURLError(f"{shown!r} is not a valid URL{via}: {error}; fix the link") from error
     if parsed.scheme not in ALLOWED_SCHEMES:
         scheme = f"the {parsed.scheme}: scheme" if parsed.scheme else "a URL without a scheme"
-        raise BlockedURLError(
-            f"refused {shown}{via}: {scheme} is not allowed, only absolute http(s) URLs are fetched"
-        )
+        raise BlockedURLError(f"refused {shown}{via}: {scheme} is not allowed, only absolute http(s) URLs are fetched")
     if not parsed.host:
         raise BlockedURLError(f"refused {shown}{via}: the URL has no host name; fix the link")
     return str(parsed)
@@ -386,17 +382,14 @@ def _read_body(response: httpx.Response, url: str, cfg: HttpConfig, deadline: fl
     return b"".join(chunks)
 
 
-def _mapped(
-    error: httpx.HTTPError, current: str, requested: str, cfg: HttpConfig, deadline: float
-) -> FetchError:
+def _mapped(error: httpx.HTTPError, current: str, requested: str, cfg: HttpConfig, deadline: float) -> FetchError:
     """Turn an httpx error into the ``FetchError`` subclass and sentence a person can act on."""
     host = httpx.URL(current).host
     where = current if current == requested else f"{current} (requested {requested})"
     if isinstance(error, httpx.TimeoutException):
         if time.monotonic() >= deadline - 0.05:
             return FetchTimeout(
-                f"gave up on {where} after {cfg.total_timeout:g} s total (total_timeout); "
-                "the server is too slow"
+                f"gave up on {where} after {cfg.total_timeout:g} s total (total_timeout); the server is too slow"
             )
         if isinstance(error, httpx.ConnectTimeout):
             return FetchTimeout(

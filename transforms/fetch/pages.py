@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
-from transforms.base import DEAD_LETTER, MAIN, Stage, apply_stage, counter, dead_letter
+from transforms.base import DEAD_LETTER, Stage, apply_stage, counter, dead_letter
 from transforms.errors import FetchError, UnsupportedContent
 from transforms.fetch.concurrent import fetch_many
 from transforms.fetch.decode import decode_html
@@ -104,9 +104,7 @@ class FetchPageBatch(Stage):
             except FetchError as error:
                 counter("pages_failed").inc()
                 counter("dead_letters").inc()
-                yield beam.pvalue.TaggedOutput(
-                    DEAD_LETTER, dead_letter(self.stage, error, entry.link, entry.title)
-                )
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, entry.link, entry.title))
                 yield page_without_html(entry, error.reason)
                 continue
             counter("pages_fetched").inc()

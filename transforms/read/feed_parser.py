@@ -91,9 +91,7 @@ def parse_feed(
     if not body.strip(b" \t\r\n\x00\xef\xbb\xbf\xfe\xff"):
         raise FeedParseError(f"{feed_url} is not a feed: the response body is empty; check the feed URL")
     if body[:2] == b"\x1f\x8b":
-        raise FeedParseError(
-            f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body first"
-        )
+        raise FeedParseError(f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body first")
     base_url = urljoin(feed_url, response_headers.get("content-location", "")) or feed_url
     if _looks_like_json(body):
         return _parse_json_feed(body, feed_url, base_url, source, max_entries, fetch_pages)

@@ -13,8 +13,8 @@ from typing import Any
 import apache_beam as beam
 
 from schemas.records import FeedSpec
-from transforms.errors import FeedParseError
 from transforms.base import DEAD_LETTER, MAIN, Stage, apply_stage, counter, dead_letter
+from transforms.errors import FeedParseError
 from transforms.fetch.concurrent import fetch_many
 from transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
 from transforms.read.feed_parser import parse_feed
