@@ -7,22 +7,21 @@ entry's own text: the failure is recorded, the article is not lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
-from transforms.base import DEAD_LETTER, Stage, apply_stage, counter, dead_letter
+from transforms.base import DEAD_LETTER, apply_stage, counter, dead_letter
 from transforms.errors import FetchError, UnsupportedContent
-from transforms.fetch.concurrent import fetch_many
 from transforms.fetch.decode import decode_html
-from transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
+from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from transforms.fetch.stage import ClientFactory, HttpStage, batched
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""})
-ClientFactory = Callable[[HttpConfig], HttpClient]
 
 
 def page_from_response(entry: FeedEntry, response: HttpResponse) -> Page:
@@ -63,39 +62,17 @@ def page_without_html(entry: FeedEntry, fetch_error: str | None = None) -> Page:
     )
 
 
-class FetchPageBatch(Stage):
+class FetchPageBatch(HttpStage):
     """A batch of feed entries in; one ``Page`` per entry out (failed fetches also dead-lettered)."""
 
     stage = "fetch"
 
-    def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:
-        self.config = config
-        self.client_factory = client_factory
-        self.client: HttpClient | None = None
-
-    def setup(self) -> None:
-        self.client = self.client_factory(self.config)
-
-    def teardown(self) -> None:
-        if self.client is not None:
-            self.client.close()
-
-    def input_id(self, element: Any) -> str:
-        return " ".join(entry.link for entry in element)
-
     def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Any]:
-        assert self.client is not None
         to_fetch = [entry for entry in batch if entry.fetch_page]
         for entry in batch:
             if not entry.fetch_page:
                 yield page_without_html(entry)
-        outcomes = fetch_many(
-            self.client,
-            [entry.link for entry in to_fetch],
-            max_workers=self.config.max_workers,
-            per_host=self.config.per_host,
-            accept=PAGE_ACCEPT,
-        )
+        outcomes = self.fetch([entry.link for entry in to_fetch], PAGE_ACCEPT)
         for entry, (_, outcome) in zip(to_fetch, outcomes, strict=True):
             try:
                 if isinstance(outcome, FetchError):
@@ -120,9 +97,5 @@ class FetchPages(beam.PTransform):  # type: ignore[misc]
         self.client_factory = client_factory
 
     def expand(self, entries: beam.PCollection) -> dict[str, beam.PCollection]:
-        batches = (
-            entries
-            | "Spread" >> beam.Reshuffle()
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.max_workers * 4)
-        )
+        batches = batched(entries, self.config)
         return apply_stage(batches, "FetchPageBatch", FetchPageBatch(self.config, self.client_factory))

@@ -587,6 +587,15 @@ def _scan_markup_end(text: str, start: int) -> int:
     return -1
 
 
+def _skip_comment_or_pi(text: str, i: int) -> int | None:
+    """Where a comment or processing instruction starting at ``i`` ends; None if none starts there."""
+    for opener, closer in (("<!--", "-->"), ("<?", "?>")):
+        if text.startswith(opener, i):
+            close = text.find(closer, i + len(opener))
+            return len(text) if close < 0 else close + len(closer)
+    return None
+
+
 def _split_subset(subset: str) -> list[str]:
     """The internal subset's markup declarations (``<!…>``), comments and PIs left out."""
     declarations: list[str] = []
@@ -595,12 +604,9 @@ def _split_subset(subset: str) -> list[str]:
         i = subset.find("<", i)
         if i < 0:
             return declarations
-        if subset.startswith("<!--", i):
-            close = subset.find("-->", i + 4)
-            i = len(subset) if close < 0 else close + 3
-        elif subset.startswith("<?", i):
-            close = subset.find("?>", i + 2)
-            i = len(subset) if close < 0 else close + 2
+        skipped = _skip_comment_or_pi(subset, i)
+        if skipped is not None:
+            i = skipped
         else:
             end = _scan_markup_end(subset, i)
             end = len(subset) if end < 0 else end
@@ -723,12 +729,9 @@ def _root_name(text: str) -> str | None:
         position = text.find("<", position)
         if position < 0:
             return None
-        if text.startswith("<?", position):
-            close = text.find("?>", position + 2)
-            position = len(text) if close < 0 else close + 2
-        elif text.startswith("<!--", position):
-            close = text.find("-->", position + 4)
-            position = len(text) if close < 0 else close + 3
+        skipped = _skip_comment_or_pi(text, position)
+        if skipped is not None:
+            position = skipped
         elif text.startswith("<!", position):
             end = _scan_markup_end(text, position)
             position = len(text) if end < 0 else end

@@ -7,7 +7,7 @@ be fetched or parsed becomes a dead letter with stage ``feeds``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -15,46 +15,23 @@ import apache_beam as beam
 from schemas.records import FeedSpec
 from transforms.base import DEAD_LETTER, MAIN, Stage, apply_stage, counter, dead_letter
 from transforms.errors import FeedParseError
-from transforms.fetch.concurrent import fetch_many
-from transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
+from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from transforms.fetch.stage import ClientFactory, HttpStage, batched
 from transforms.read.feed_parser import parse_feed
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 )
-ClientFactory = Callable[[HttpConfig], HttpClient]
 
 
-class FetchFeeds(Stage):
+class FetchFeeds(HttpStage):
     """A batch of feed specs in; ``(spec, response)`` pairs out, failed fetches dead-lettered."""
 
     stage = "feeds"
 
-    def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:
-        self.config = config
-        self.client_factory = client_factory
-        self.client: HttpClient | None = None
-
-    def setup(self) -> None:
-        self.client = self.client_factory(self.config)
-
-    def teardown(self) -> None:
-        if self.client is not None:
-            self.client.close()
-
-    def input_id(self, element: Any) -> str:
-        return " ".join(spec.url for spec in element)
-
     def handle(self, batch: Sequence[FeedSpec]) -> Iterator[Any]:
-        assert self.client is not None
-        outcomes = fetch_many(
-            self.client,
-            [spec.url for spec in batch],
-            max_workers=self.config.max_workers,
-            per_host=self.config.per_host,
-            accept=FEED_ACCEPT,
-        )
+        outcomes = self.fetch([spec.url for spec in batch], FEED_ACCEPT)
         for spec, (_, outcome) in zip(batch, outcomes, strict=True):
             if isinstance(outcome, HttpResponse):
                 yield spec, outcome
@@ -105,11 +82,7 @@ class ReadFeeds(beam.PTransform):  # type: ignore[misc]
         self.client_factory = client_factory
 
     def expand(self, specs: beam.PCollection) -> dict[str, beam.PCollection]:
-        batches = (
-            specs
-            | "Spread" >> beam.Reshuffle()
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.max_workers * 4)
-        )
+        batches = batched(specs, self.config)
         fetched = apply_stage(batches, "FetchFeeds", FetchFeeds(self.config, self.client_factory))
         parsed = apply_stage(fetched[MAIN], "ParseFeeds", ParseFeeds())
         failures = (fetched[DEAD_LETTER], parsed[DEAD_LETTER]) | "FeedFailures" >> beam.Flatten()
