@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from types import MappingProxyType
 
@@ -39,7 +38,8 @@ from spacy.tokens import Doc
 from spacy.util import compile_infix_regex
 
 from schemas.records import EntityRef, Mention
-from transforms.entities.gazetteer import Gazetteer, default_gazetteer, slugify, stable_entity_id
+from transforms.entities.gazetteer import Gazetteer, default_gazetteer, slugify
+from transforms.entities.linking import HONORIFICS, Span, identity_text, link, unlinked_id
 
 Tagged = tuple[tuple[Mention, ...], tuple[EntityRef, ...]]
 
@@ -74,15 +74,6 @@ LABEL_TYPES = MappingProxyType(
 """Span label -> one of ``schemas.lake.ENTITY_TYPES``; labels not listed (DATE, MONEY, ...) are
 not entities here. Covers the ruler's own labels and OntoNotes labels of a future model."""
 
-HONORIFICS = frozenset(
-    {
-        "Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Dr", "Dr.", "President", "Vice", "Senator", "Sen.",
-        "Rep.", "Representative", "Congressman", "Congresswoman", "Speaker", "Leader", "Secretary",
-        "Governor", "Gov.", "Minister", "Chancellor", "Judge", "Justice", "General", "Gen.", "Former",
-    }
-)  # fmt: skip
-"""Capitalised words that may stand right before a bare surname ("President Biden")."""
-
 _ABBREVIATION_HYPHEN = r"(?<=[A-Za-z]\.)-(?=[A-Za-z])"
 """Split "U.S.-led" into "U.S." "-" "led"; the default infixes only split after a letter."""
 
@@ -109,15 +100,6 @@ def truncate(text: str, limit: int = MAX_CHARS) -> str:
         return text
     cut = max(text.rfind(space, 0, limit) for space in (" ", "\n", "\t"))
     return text[: cut if cut > 0 else limit]
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
-    text: str
-    type: str
-    entity_id: str
 
 
 class EntityTagger:
@@ -165,22 +147,26 @@ class EntityTagger:
         spans = self._spans(doc)
         surnames = self._surnames({s.entity_id for s in spans})
         spans = sorted([*spans, *_surname_spans(doc, surnames)], key=lambda s: s.start)
+        title_spans: list[Span] = []
+        if title_doc is not None:
+            title_spans = [*self._spans(title_doc), *_surname_spans(title_doc, surnames)]
+            title_spans = link(title_spans, title_doc.text, extra=spans)
+        spans = link(spans, doc.text, extra=title_spans)
         mentions = tuple(
             Mention(start=s.start, end=s.end, text=s.text, type=s.type, entity_id=s.entity_id) for s in spans
         )
-        title_spans: list[_Span] = []
-        if title_doc is not None:
-            title_spans = [*self._spans(title_doc), *_surname_spans(title_doc, surnames)]
         return mentions, self._entities(mentions, title_spans, _lead_end(doc))
 
-    def _spans(self, doc: Doc) -> list[_Span]:
+    def _spans(self, doc: Doc) -> list[Span]:
         spans = []
         for ent in doc.ents:
             type_ = LABEL_TYPES.get(ent.label_)
             if type_ is None:
                 continue
-            entity_id = ent.ent_id_ or stable_entity_id(ent.text, type_)
-            spans.append(_Span(ent.start_char, ent.end_char, ent.text, type_, entity_id))
+            if ent.ent_id_:
+                spans.append(Span(ent.start_char, ent.end_char, ent.text, type_, ent.ent_id_, linked=True))
+            else:
+                spans.append(Span(ent.start_char, ent.end_char, ent.text, type_, unlinked_id(ent.text, type_)))
         return spans
 
     def _surnames(self, entity_ids: set[str]) -> dict[tuple[str, ...], str]:
@@ -191,15 +177,13 @@ class EntityTagger:
                 owners.setdefault(tokens, set()).add(entity_id)
         return {tokens: ids.pop() for tokens, ids in owners.items() if len(ids) == 1}
 
-    def _entities(
-        self, mentions: tuple[Mention, ...], title_spans: list[_Span], lead_end: int
-    ) -> tuple[EntityRef, ...]:
+    def _entities(self, mentions: tuple[Mention, ...], title_spans: list[Span], lead_end: int) -> tuple[EntityRef, ...]:
         """Aggregate mentions per entity and score salience (see ``salience``)."""
         counts = Counter(m.entity_id for m in mentions)
         in_lead = {m.entity_id for m in mentions if m.start < lead_end}
         in_title = {s.entity_id for s in title_spans}
         surfaces: dict[str, Counter[tuple[str, str]]] = {}
-        seen_spans: list[Mention | _Span] = [*mentions, *title_spans]
+        seen_spans: list[Mention | Span] = [*mentions, *title_spans]
         for span in seen_spans:
             surfaces.setdefault(span.entity_id, Counter())[(span.text, span.type)] += 1
         total = len(mentions)
@@ -208,8 +192,8 @@ class EntityTagger:
             entry = self.gazetteer.get(entity_id)
             if entry is not None:
                 name, slug, type_ = entry.name, entry.slug, entry.type
-            else:  # found by a future model, not linked: name it by its commonest surface form
-                (name, type_), _ = max(seen.items(), key=lambda item: (item[1], item[0]))
+            else:  # found by the model, not in the gazetteer: named by its fullest surface form
+                name, type_ = _fullest_name(seen)
                 slug = slugify(name)
             refs.append(
                 EntityRef(
@@ -250,11 +234,20 @@ def salient(entities: Iterable[EntityRef], top_k: int = 10, threshold: float = 0
     return tuple(ranked[:top_k])
 
 
+def _fullest_name(seen: Counter[tuple[str, str]]) -> tuple[str, str]:
+    """The name an unlinked entity goes by: its longest identifying form ("Wang Yi", not "Mr Wang")."""
+    forms = Counter[tuple[str, str]]()
+    for (text, type_), count in seen.items():
+        forms[(identity_text(text), type_)] += count
+    (name, type_), _ = max(forms.items(), key=lambda item: (len(item[0][0].split()), item[1], item[0]))
+    return name, type_
+
+
 def _rank_key(entity: EntityRef) -> tuple[float, str, str]:
     return (-entity.salience, entity.name, entity.entity_id)
 
 
-def _surname_spans(doc: Doc, surnames: dict[tuple[str, ...], str]) -> list[_Span]:
+def _surname_spans(doc: Doc, surnames: dict[tuple[str, ...], str]) -> list[Span]:
     """Bare-surname mentions of people already named in full (see the module docstring)."""
     if not surnames:
         return []
@@ -271,7 +264,7 @@ def _surname_spans(doc: Doc, surnames: dict[tuple[str, ...], str]) -> list[_Span
             if before is not None and before.is_title and not doc[i].is_sent_start and before.text not in HONORIFICS:
                 continue  # "Hunter Biden" is somebody else
             span = doc[i : i + size]
-            spans.append(_Span(span.start_char, span.end_char, span.text, "PER", entity_id))
+            spans.append(Span(span.start_char, span.end_char, span.text, "PER", entity_id, linked=True))
             taken.update(range(i, i + size))
     return spans
 

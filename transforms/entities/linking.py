@@ -1,0 +1,145 @@
+"""Within-article linking: short and titled mentions to the full name, acronyms to their long form.
+
+News writing names a person in full once ("Foreign Minister Wang Yi") and then shortens
+("Wang", "Mr Wang"). A user partitioning by entity wants all three under ``wang-yi``, and
+never a partition named ``mr-wang``. The rules, applied to one article at a time:
+
+1. Honorifics and titles in front of a name are not part of its identity: "Mr Wang" is
+   identified as "Wang", "President Joe Biden" as "Joe Biden".
+2. A one-word person mention ("Wang") links to the one multi-word person mention of the same
+   article containing that word ("Wang Yi"). If two people share the word ("Joe Biden",
+   "Hunter Biden"), it stays unlinked rather than guess.
+3. An acronym the text defines — "Shanghai Cooperation Organisation (SCO)" or
+   "SCO (Shanghai Cooperation Organisation)" — links to its long form wherever it appears.
+
+Gazetteer ids always win: a span the ruler linked (a Wikidata QID or ``nb:`` id from the
+gazetteer) is never re-linked to an ad-hoc id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from transforms.entities.gazetteer import stable_entity_id
+
+HONORIFICS = frozenset(
+    {
+        "Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Miss", "Dr", "Dr.", "Prof", "Prof.", "Sir", "Dame", "Lord",
+        "Lady", "President", "Vice", "Senator", "Sen.", "Rep.", "Representative", "Congressman",
+        "Congresswoman", "Speaker", "Leader", "Secretary", "Governor", "Gov.", "Minister", "Chancellor",
+        "Judge", "Justice", "General", "Gen.", "Former", "Premier", "Prime", "Foreign", "Defence", "Defense",
+        "King", "Queen", "Prince", "Princess", "Pope", "Ambassador", "Mayor", "Chairman", "Chairwoman",
+        "Director", "Captain", "Capt.", "Colonel", "Col.", "Lt.", "Sgt.", "Officer", "Sheikh", "Emir",
+    }
+)  # fmt: skip
+"""Words that may stand in front of a person's name without being part of it."""
+
+_POSSESSIVE = re.compile(r"(?:'s|’s|'|’)$")
+_ACRONYM_AFTER = re.compile(
+    r"([A-Z][\w&.’'-]*(?:\s+(?:of|the|for|and|de|du|des|on|&|[A-Z][\w&.’'-]*))+)\s*\(([A-Z][A-Z0-9&.-]{1,11})\)"
+)
+_ACRONYM_BEFORE = re.compile(
+    r"\b([A-Z][A-Z0-9&.-]{1,11})\s*\(([A-Z][\w&.’'-]*(?:\s+(?:of|the|for|and|de|du|des|on|&|[A-Z][\w&.’'-]*))+)\)"
+)
+_MINOR = frozenset({"of", "the", "for", "and", "de", "du", "des", "on", "&"})
+
+
+@dataclass(frozen=True)
+class Span:
+    """A mention before aggregation: offsets into the text, type, and the entity it links to."""
+
+    start: int
+    end: int
+    text: str
+    type: str
+    entity_id: str
+    linked: bool = False
+    """True when the id came from the gazetteer (never re-linked)."""
+
+
+def identity_text(text: str) -> str:
+    """The part of a mention that identifies the entity: no leading titles, no possessive."""
+    words = _POSSESSIVE.sub("", text.strip()).split()
+    while len(words) > 1 and words[0] in HONORIFICS:
+        words = words[1:]
+    return " ".join(words)
+
+
+def unlinked_id(text: str, type_: str) -> str:
+    """Stable id for an entity the gazetteer does not know, from its identifying text."""
+    return stable_entity_id(identity_text(text), type_)
+
+
+def defined_acronyms(text: str) -> dict[str, str]:
+    """Acronyms the text defines, mapped to their long forms (initials must match)."""
+    found: dict[str, str] = {}
+    for pattern, long_group, short_group in ((_ACRONYM_AFTER, 1, 2), (_ACRONYM_BEFORE, 2, 1)):
+        for match in pattern.finditer(text):
+            long_form, acronym = match.group(long_group).strip(), match.group(short_group)
+            long_form = _trim_to_initials(long_form, acronym)
+            if long_form:
+                found.setdefault(acronym, long_form)
+    return found
+
+
+def _trim_to_initials(long_form: str, acronym: str) -> str | None:
+    """The shortest tail of ``long_form`` whose capitalised initials spell ``acronym``."""
+    letters = [c for c in acronym if c.isalpha()]
+    words = long_form.split()
+    for start in range(len(words)):
+        tail = words[start:]
+        initials = [w[0] for w in tail if w not in _MINOR and w[:1].isupper()]
+        if [c.upper() for c in initials] == [c.upper() for c in letters] and tail[0] not in _MINOR:
+            return " ".join(tail)
+    return None
+
+
+def link(spans: Sequence[Span], text: str, extra: Iterable[Span] = ()) -> list[Span]:
+    """Apply the module's rules to one article's spans; ``extra`` (e.g. title spans) can be
+    linked against too but are not returned."""
+    relinked = [_by_identity(span) for span in spans]
+    context = [*relinked, *(_by_identity(span) for span in extra)]
+    people = _full_names(context)
+    acronyms = defined_acronyms(text)
+    long_forms = {span.text: span.entity_id for span in context if span.text in acronyms.values()}
+    result = []
+    for span in relinked:
+        if not span.linked and span.type == "PER":
+            span = _to_full_name(span, people)
+        if not span.linked and span.text in acronyms:
+            long_form = acronyms[span.text]
+            span = replace(span, entity_id=long_forms.get(long_form) or stable_entity_id(long_form, span.type))
+        result.append(span)
+    return result
+
+
+def _by_identity(span: Span) -> Span:
+    if span.linked:
+        return span
+    return replace(span, entity_id=unlinked_id(span.text, span.type))
+
+
+def _full_names(spans: Iterable[Span]) -> dict[str, set[str]]:
+    """Name word -> ids of the multi-word person mentions containing it."""
+    owners: dict[str, set[str]] = {}
+    for span in spans:
+        if span.type != "PER":
+            continue
+        words = identity_text(span.text).split()
+        if len(words) < 2:
+            continue
+        for word in words:
+            owners.setdefault(word, set()).add(span.entity_id)
+    return owners
+
+
+def _to_full_name(span: Span, people: dict[str, set[str]]) -> Span:
+    words = identity_text(span.text).split()
+    if len(words) != 1:
+        return span
+    owners = people.get(words[0], set())
+    if len(owners) == 1:
+        return replace(span, entity_id=next(iter(owners)))
+    return span
