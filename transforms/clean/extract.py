@@ -40,7 +40,7 @@ def word_count(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s|$)")  # noqa: RUF001 - CJK and curly punctuation on purpose
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s|$)")
 
 
 def looks_like_prose(text: str) -> bool:
