@@ -38,6 +38,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     entities = parser.add_argument_group("entities")
     entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
     entities.add_argument("--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/")
+    entities.add_argument(
+        "--ner-model",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="spaCy pipeline for NER, e.g. en_core_web_sm or a path (default: the packaged model; "
+        "'gazetteer' for the gazetteer alone)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +93,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         http=http,
         top_entities=args.top_entities,
         salience_threshold=args.salience_threshold,
+        ner_model=args.ner_model,
     )
 
 

@@ -44,7 +44,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
 
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
     deduplicated = cleaned[MAIN] | "Deduplicate" >> DeduplicateExact()
-    tagged = deduplicated[MAIN] | "TagEntities" >> TagEntities()
+    tagged = deduplicated[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     dead_letters += [cleaned[DEAD_LETTER], tagged[DEAD_LETTER]]
 
     run_id = config.run_id

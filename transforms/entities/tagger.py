@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from types import MappingProxyType
 
 import spacy
@@ -78,14 +79,45 @@ _ABBREVIATION_HYPHEN = r"(?<=[A-Za-z]\.)-(?=[A-Za-z])"
 """Split "U.S.-led" into "U.S." "-" "led"; the default infixes only split after a letter."""
 
 
-def build_pipeline(gazetteer: Gazetteer) -> Language:
-    """The spaCy pipeline: tokenizer tweak, sentencizer (for the lead), gazetteer entity ruler."""
-    nlp = spacy.blank("en")
+PACKAGED_MODEL = Path(__file__).resolve().parent / "model"
+"""The NER model trained by ``make model`` (``scripts/train_ner.py``), shipped in the package."""
+
+GAZETTEER_ONLY = "gazetteer"
+"""``--ner-model gazetteer``: no statistical model, the entity ruler alone."""
+
+_UNUSED_COMPONENTS = ("parser", "tagger", "lemmatizer", "attribute_ruler", "morphologizer", "textcat")
+
+
+def resolve_model(model: str | Path | None) -> str | Path | None:
+    """Which spaCy pipeline tags entities: None means the packaged model when it is present."""
+    if model is None:
+        return PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None
+    if str(model) == GAZETTEER_ONLY:
+        return None
+    return model
+
+
+def build_pipeline(gazetteer: Gazetteer, model: str | Path | None = None) -> Language:
+    """The spaCy pipeline: [statistical NER ->] sentence boundaries -> gazetteer entity ruler.
+
+    ``model`` is any installed spaCy pipeline name or path (``en_core_web_sm``, the packaged
+    model, ...); its ``ner`` runs first and the ruler overwrites the spans it also knows, so
+    gazetteer entities keep their ids. Without a model, the blank English tokenizer gets one
+    extra infix rule so "U.S.-led" splits after the abbreviation.
+    """
+    if model is None:
+        nlp = spacy.blank("en")
+        tokenizer = nlp.tokenizer
+        assert isinstance(tokenizer, Tokenizer)
+        infixes = [*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]
+        tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    else:
+        nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
+        if "ner" not in nlp.pipe_names:
+            raise ValueError(f"spaCy pipeline {model} has no 'ner' component")
     nlp.max_length = MAX_CHARS + 1
-    tokenizer = nlp.tokenizer
-    assert isinstance(tokenizer, Tokenizer)
-    tokenizer.infix_finditer = compile_infix_regex([*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]).finditer
-    nlp.add_pipe("sentencizer")
+    if "senter" not in nlp.pipe_names:
+        nlp.add_pipe("sentencizer")
     ruler = nlp.add_pipe(
         "entity_ruler",
         config={"phrase_matcher_attr": "ORTH", "overwrite_ents": True, "validate": False},
@@ -119,10 +151,11 @@ class EntityTagger:
         }
 
     @classmethod
-    def load(cls, gazetteer: Gazetteer | None = None) -> EntityTagger:
-        """A tagger over ``gazetteer`` (default: the packaged one, parsed once per process)."""
+    def load(cls, gazetteer: Gazetteer | None = None, model: str | Path | None = None) -> EntityTagger:
+        """A tagger over ``gazetteer`` (default: the packaged one, parsed once per process) and
+        ``model`` (see ``resolve_model``: default the packaged NER model, ``"gazetteer"`` for none)."""
         gazetteer = gazetteer if gazetteer is not None else default_gazetteer()
-        return cls(build_pipeline(gazetteer), gazetteer)
+        return cls(build_pipeline(gazetteer, resolve_model(model)), gazetteer)
 
     def tag(self, text: str, title: str | None = None) -> Tagged:
         """Mentions in ``text`` (offsets into ``text``) and its entities, most salient first."""
