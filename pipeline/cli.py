@@ -26,15 +26,34 @@ from transforms.fetch.http import HttpConfig
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> None:
+    """Options shared by ``run`` and ``demo``; the demo serves on loopback, so it may reach it."""
     http = HttpConfig()
-    group = parser.add_argument_group("fetching")
-    group.add_argument("--user-agent", default=http.user_agent, help="User-Agent header sent with every request")
+    group = parser.add_argument_group("fetching and politeness")
+    group.add_argument("--user-agent", default=http.user_agent, help="product token and URL sent as User-Agent")
+    group.add_argument("--contact", default=None, help="e-mail or URL for site owners, added to the User-Agent")
     group.add_argument("--timeout", type=float, default=http.total_timeout, help="seconds per request, body included")
     group.add_argument("--max-bytes", type=int, default=http.max_bytes, help="size cap per response body")
     group.add_argument("--max-redirects", type=int, default=http.max_redirects)
     group.add_argument("--concurrency", type=int, default=http.max_workers, help="requests in flight per worker")
     group.add_argument("--per-host", type=int, default=http.per_host, help="requests in flight per host")
+    group.add_argument(
+        "--min-delay",
+        type=float,
+        default=0.0 if demo else http.min_delay,
+        help=f"seconds between request starts to one host (default {0.0 if demo else http.min_delay}); "
+        "robots.txt Crawl-delay can raise it",
+    )
+    group.add_argument("--retries", type=int, default=http.retries, help="retries on timeouts, 5xx and 429")
+    group.add_argument("--host-budget", type=float, default=http.host_budget, help="seconds one host may take per run")
+    group.add_argument("--no-robots", action="store_true", help="do not fetch or obey robots.txt (your own sites)")
+    group.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        default=demo,
+        help="let URLs reach loopback, private and link-local addresses (off: SSRF guard)",
+    )
+    group.add_argument("--refetch", action="store_true", help="fetch entries already in the lake again")
     entities = parser.add_argument_group("entities")
     entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
     entities.add_argument("--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/")
@@ -72,18 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="serve the bundled sample news site on loopback, ingest it, query the lake"
     )
     demo_parser.add_argument("--output", default="demo-lake", help="lake folder to write (default: demo-lake)")
-    _add_run_options(demo_parser)
+    _add_run_options(demo_parser, demo=True)
     return parser
 
 
 def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunConfig:
     http = HttpConfig(
         user_agent=args.user_agent,
+        contact=args.contact,
         total_timeout=args.timeout,
         max_bytes=args.max_bytes,
         max_redirects=args.max_redirects,
         max_workers=args.concurrency,
         per_host=args.per_host,
+        min_delay=args.min_delay,
+        retries=args.retries,
+        host_budget=args.host_budget,
+        obey_robots=not args.no_robots,
+        allow_private_networks=args.allow_private_networks,
     )
     return RunConfig(
         output=args.output,
@@ -94,6 +119,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         top_entities=args.top_entities,
         salience_threshold=args.salience_threshold,
         ner_model=args.ner_model,
+        refetch=args.refetch,
     )
 
 

@@ -27,6 +27,8 @@ class RunConfig:
     """At most this many entities per article go to the ``entities/`` table."""
     salience_threshold: float = 0.05
     """Entities below this salience stay in ``articles.entities`` but not in ``entities/``."""
+    refetch: bool = False
+    """Fetch entries whose URL is already in the lake's ``_state/seen`` again."""
     ner_model: str | None = None
     """spaCy pipeline for NER (name or path); None: the packaged model; "gazetteer": none."""
 

@@ -1,41 +1,38 @@
 """Open the lake in DuckDB as SQL views (used by ``newsbeam demo``, the tests and analysts).
 
-Every view reads the Hive folders with ``hive_partitioning=true``, so ``date``, ``entity``
-and ``stage`` are ordinary columns.
+The views list exactly the files of committed runs (``transforms.lake.catalog``), so a query
+never sees a run that is still publishing or files a compaction has replaced. Hive
+partitioning is on, so ``date``, ``entity`` and ``stage`` are ordinary columns.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-
 import duckdb
 
-from schemas.lake import TABLES
+from transforms.lake.catalog import live_files
 
 VIEWS = {
     "articles": "articles",
     "entities": "entities",
     "duplicates": "duplicates",
+    "stories": "stories",
     "dead_letter": "dead_letters",
+    "feed_state": "feed_state",
+    "seen": "seen",
 }
-
-
-def table_glob(output: str, table: str) -> str:
-    spec = TABLES[table]
-    depth = "/".join("*" for _ in spec.partition_keys)
-    return os.path.join(output, spec.folder, depth, "*.parquet")
 
 
 def connect(output: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one view per lake table that has files."""
     connection = duckdb.connect()
+    files = live_files(output)
     for table, view in VIEWS.items():
-        pattern = table_glob(output, table)
-        if not glob.glob(pattern):
+        paths = files.get(table)
+        if not paths:
             continue
+        listing = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
         connection.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', "
+            f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listing}], "
             "hive_partitioning = true, union_by_name = true)"
         )
     return connection

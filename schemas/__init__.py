@@ -11,6 +11,7 @@ from schemas.records import (
     EntityRef,
     FeedEntry,
     FeedSpec,
+    FeedState,
     Mention,
     Page,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "EntityRef",
     "FeedEntry",
     "FeedSpec",
+    "FeedState",
     "Mention",
     "Page",
     "TableSpec",

@@ -121,6 +121,35 @@ DEAD_LETTER = pa.schema(
 )
 
 
+FEED_STATE = pa.schema(
+    [
+        ("feed_url", pa.string()),
+        ("etag", pa.string()),
+        ("last_modified", pa.string()),
+        ("last_status", pa.int32()),
+        ("last_error", pa.string()),
+        ("last_attempt_at", _TS),
+        ("last_success_at", _TS),
+        ("consecutive_failures", pa.int32()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``_state/feeds``: one row per feed per run that tried it; the newest row per feed wins."""
+
+SEEN = pa.schema(
+    [
+        ("canonical_url", pa.string()),
+        ("article_id", pa.string()),
+        ("content_hash", pa.string()),
+        ("first_seen", _TS),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``_state/seen``: every URL already ingested (kept or collapsed), so it is not fetched again."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """Where a table lives under the lake, how it is partitioned, and how big its files get."""
@@ -139,5 +168,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("entities", "entities", ENTITIES, ("entity", "date"), 250_000),
         TableSpec("duplicates", "duplicates", DUPLICATES, ("date",), 250_000),
         TableSpec("dead_letter", "_dead_letter", DEAD_LETTER, ("stage", "date"), 250_000),
+        TableSpec("feed_state", "_state/feeds", FEED_STATE, (), 500_000),
+        TableSpec("seen", "_state/seen", SEEN, (), 1_000_000),
     )
 }

@@ -13,6 +13,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class FeedState:
+    """What the last runs learnt about one feed (``_state/feeds``): validators and health."""
+
+    feed_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
 class FeedSpec:
     """One feed to read, as given in the feed list (OPML, text, YAML or TOML)."""
 
@@ -23,6 +37,8 @@ class FeedSpec:
     """False: use the entries' own content/summary, never fetch the linked pages."""
     max_entries: int | None = None
     """Read at most this many entries of the feed (newest first, as the feed orders them)."""
+    state: FeedState | None = None
+    """Filled by the run from ``_state/feeds`` (not by users): validators for conditional requests."""
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ Tests exercise the product over real sockets instead of mocks; every fault route
 bounded in time and memory and stops promptly when the server stops.
 
 Fault routes: ``/fault/slow``, ``/fault/reset``, ``/fault/500``, ``/fault/503``,
-``/fault/429``, ``/fault/redirect-loop``, ``/fault/redirect-chain/N``, ``/fault/huge``
-(``?declare=1`` also sends its Content-Length), ``/fault/gzip-bomb``,
-``/fault/wrong-type``, ``/fault/truncated``.
+``/fault/429`` (Retry-After: 1), ``/fault/redirect-loop``, ``/fault/redirect-chain/N``,
+``/fault/huge`` (``?declare=1`` also sends its Content-Length), ``/fault/gzip-bomb``,
+``/fault/wrong-type``, ``/fault/truncated``. ``add_sequence`` serves a path's answers in
+turn (e.g. 503, 503, then 200) for retry tests, and every request is recorded with its
+arrival time (``requests``, ``arrivals``) so tests can check counts and spacing.
 """
 
 from __future__ import annotations
@@ -45,14 +47,30 @@ class Route:
     delay: float = 0.0
 
 
+def route(
+    body: bytes | str = b"",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    content_type: str | None = "text/html; charset=utf-8",
+    delay: float = 0.0,
+) -> Route:
+    """A ``Route`` from friendly arguments (str bodies are UTF-8), as ``LoopbackServer.add`` takes them."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    pairs = [("Content-Type", content_type)] if content_type is not None else []
+    pairs += list((headers or {}).items())
+    return Route(data, status, tuple(pairs), delay)
+
+
 class LoopbackServer:
     """Threaded HTTP/1.1 server on 127.0.0.1, port 0; use as a context manager or start()/stop()."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self._lock = threading.Lock()
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[str, list[Route]] = {}
+        self._served: dict[str, int] = {}
         self._log: list[str] = []
+        self._arrivals: list[tuple[float, str]] = []
         self._headers: dict[str, dict[str, str]] = {}
         self._events: list[tuple[int, str]] = []
         self._connections: set[socket.socket] = set()
@@ -116,11 +134,15 @@ class LoopbackServer:
         delay: float = 0.0,
     ) -> str:
         """Serve ``body`` at ``path`` (str bodies are UTF-8); returns the route's URL."""
-        data = body.encode("utf-8") if isinstance(body, str) else body
-        pairs = [("Content-Type", content_type)] if content_type is not None else []
-        pairs += list((headers or {}).items())
+        return self.add_sequence(path, [route(body, status, headers, content_type, delay)])
+
+    def add_sequence(self, path: str, routes: list[Route]) -> str:
+        """Answer the n-th request for ``path`` with ``routes[n]``, the last one ever after; returns the URL."""
+        if not routes:
+            raise ValueError("add_sequence needs at least one route")
         with self._lock:
-            self._routes[path] = Route(data, status, tuple(pairs), delay)
+            self._routes[path] = list(routes)
+            self._served[path] = 0
         return self.url(path)
 
     @property
@@ -128,6 +150,11 @@ class LoopbackServer:
         """Paths (with query) of every request received, in arrival order."""
         with self._lock:
             return list(self._log)
+
+    def arrivals(self, path: str) -> list[float]:
+        """``time.monotonic()`` at which each request for exactly ``path`` (with query) arrived."""
+        with self._lock:
+            return [when for when, seen in self._arrivals if seen == path]
 
     def headers_for(self, path: str) -> dict[str, str]:
         """Request headers (lower-case names) of the last request for ``path``."""
@@ -149,9 +176,15 @@ class LoopbackServer:
     def _enter(self, path: str, headers: dict[str, str]) -> Route | None:
         with self._lock:
             self._log.append(path)
+            self._arrivals.append((time.monotonic(), path))
             self._headers[path] = headers
             self._events.append((1, path))
-            return self._routes.get(path)
+            routes = self._routes.get(path)
+            if not routes:
+                return None
+            served = self._served[path]
+            self._served[path] = served + 1
+            return routes[min(served, len(routes) - 1)]
 
     def _leave(self, path: str) -> None:
         with self._lock:

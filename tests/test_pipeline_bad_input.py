@@ -84,7 +84,11 @@ def lake(tmp_path: Path, http_server: LoopbackServer) -> tuple[Path, dict[str, i
         )
     )
     output = tmp_path / "lake"
-    config = RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds)), http=HttpConfig(total_timeout=10))
+    config = RunConfig(
+        output=str(output),
+        feeds=tuple(load_feed_list(feeds)),
+        http=HttpConfig(total_timeout=10, allow_private_networks=True, min_delay=0),
+    )
     result = run(config)
     return output, result.counters, s
 

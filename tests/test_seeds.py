@@ -15,6 +15,7 @@ from pipeline import lake_sql
 from pipeline.config import RunConfig
 from pipeline.feedlist import load_feed_list
 from pipeline.run import run
+from transforms.fetch.http import HttpConfig
 
 
 def page(title: str, body: str, outlet: str) -> str:
@@ -51,7 +52,8 @@ def test_seed_articles_land_with_their_entities(shared_dir: Path, http_server: L
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{s.url('/daily/rss.xml')}\n{s.url('/times/atom.xml')}\n")
     output = tmp_path / "lake"
-    result = run(RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds))))
+    loopback = HttpConfig(allow_private_networks=True, min_delay=0)
+    result = run(RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds)), http=loopback))
     assert result.dead_letters == 0
 
     con = lake_sql.connect(str(output))

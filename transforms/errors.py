@@ -9,12 +9,16 @@ nothing vanishes.
 
     NewsbeamError
     ├── ConfigError            bad feed list, options or output (fatal: the run does not start)
+    │   └── LockHeldError          another run holds the lake's lock (fatal)
     ├── InputRecordError       an --input JSONL line that is not a usable record
     ├── FetchError             anything that stopped us getting a usable HTTP response
     │   ├── BlockedURLError        not http(s), or otherwise refused before connecting
-    │   ├── FetchTimeout           connect/read timeout
-    │   ├── ConnectError           DNS, refused, reset
-    │   ├── HTTPStatusError        4xx/5xx after redirects (``status``)
+    │   │   └── BlockedAddressError    the host resolves to a loopback/private/link-local/... address (SSRF guard)
+    │   ├── RobotsDisallowed       robots.txt forbids the page, or could not be fetched (RFC 9309: assume disallow)
+    │   ├── HostBudgetExceeded     the host used up its time budget for this run (``host_budget``)
+    │   ├── FetchTimeout           connect/read/total timeout
+    │   ├── ConnectError           DNS, refused, reset, truncated body
+    │   ├── HTTPStatusError        4xx/5xx after redirects (``status``, ``retry_after``)
     │   ├── TooManyRedirects       redirect cap exceeded or a loop
     │   ├── ResponseTooLarge       body over the size cap
     │   └── UnsupportedContent     content type we cannot parse (e.g. a PDF where HTML was expected)
@@ -42,6 +46,12 @@ class ConfigError(NewsbeamError):
     code = "config"
 
 
+class LockHeldError(ConfigError):
+    """Another run holds the lake's lock; the reason names it and says what to do."""
+
+    code = "lock_held"
+
+
 class InputRecordError(NewsbeamError):
     """One ``--input`` record is unusable (bad JSON, no ``url``, neither ``html`` nor ``text``)."""
 
@@ -58,6 +68,24 @@ class BlockedURLError(FetchError):
     code = "blocked_url"
 
 
+class BlockedAddressError(BlockedURLError):
+    """The host resolves only to addresses newsbeam refuses (a feed link must not reach our own network)."""
+
+    code = "blocked_address"
+
+
+class RobotsDisallowed(FetchError):
+    """The site's robots.txt forbids the page for our user agent (or was unreachable, so we assume it does)."""
+
+    code = "robots"
+
+
+class HostBudgetExceeded(FetchError):
+    """The host already took its share of this run's time; its remaining URLs wait for the next run."""
+
+    code = "host_budget"
+
+
 class FetchTimeout(FetchError):
     code = "timeout"
 
@@ -69,9 +97,11 @@ class ConnectError(FetchError):
 class HTTPStatusError(FetchError):
     code = "http_status"
 
-    def __init__(self, reason: str, status: int) -> None:
+    def __init__(self, reason: str, status: int, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.status = status
+        #: Seconds the server asked us to wait (``Retry-After`` on 429/503), if it said so.
+        self.retry_after = retry_after
 
 
 class TooManyRedirects(FetchError):

@@ -2,25 +2,31 @@
 
 Stages depend on the ``HttpClient`` protocol and take a factory, so tests and users can
 inject another client. ``HttpxClient`` enforces every limit itself (redirect cap and
-scheme check per hop, body size after decompression, a total deadline) because a news
-crawler meets every kind of broken or hostile server, and each failure must end as a
-``FetchError`` whose reason a person can act on, never as a hang or an out-of-memory kill.
+scheme check per hop, the SSRF guard on every connection, body size after decompression,
+a total deadline) because a news crawler meets every kind of broken or hostile server, and
+each failure must end as a ``FetchError`` whose reason a person can act on, never as a
+hang or an out-of-memory kill. One ``get`` is one attempt: retries, per-host pacing, time
+budgets and robots.txt are the job of ``politeness.PoliteClient``, which wraps any client.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
 import httpx
 
 from transforms.errors import (
+    BlockedAddressError,
     BlockedURLError,
     ConfigError,
     ConnectError,
@@ -31,11 +37,20 @@ from transforms.errors import (
     TooManyRedirects,
     UnsupportedContent,
 )
+from transforms.fetch.netguard import GuardedBackend, GuardedTransport, parse_networks
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT_ENCODING = "gzip, deflate"
 """Only what we decode ourselves under the size cap (no br/zstd even if installed)."""
+
+
+DEFAULT_USER_AGENT = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam)"
+
+
+def _header_safe(value: str) -> bool:
+    """Printable ASCII only: anything else could split or corrupt the request's header block."""
+    return value.isascii() and value.isprintable()
 
 
 @dataclass(frozen=True)
@@ -51,26 +66,87 @@ class HttpConfig:
     max_redirects: int = 5
     max_bytes: int = 10 * 1024 * 1024
     """Cap on the (decompressed) body."""
-    user_agent: str = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam)"
+    user_agent: str = DEFAULT_USER_AGENT
+    """Starts with the product token robots.txt groups are matched against (``newsbeam``)."""
+    contact: str | None = None
+    """E-mail or URL where site owners can reach the operator; added to the User-Agent (see ``user_agent_header``)."""
     max_workers: int = 16
     """Total concurrent requests (used by ``fetch_many`` callers)."""
     per_host: int = 4
     """Concurrent requests per host name, to stay polite."""
+    min_delay: float = 0.5
+    """Seconds between the starts of two requests to one host (at most 2 per second); Crawl-delay can raise it."""
+    retries: int = 2
+    """Extra attempts after a timeout, connection error, 5xx or 429 (so 3 attempts by default)."""
+    backoff_base: float = 1.0
+    """First retry waits this long (plus jitter), doubling each time."""
+    backoff_max: float = 30.0
+    """Longest wait before a retry; a Retry-After asking for more is not retried this run."""
+    host_budget: float = 120.0
+    """Seconds one host may keep this worker busy per run (its requests, waits and retries); then its
+    remaining URLs fail at once, so one slow or rate-limiting site cannot stall the run."""
+    obey_robots: bool = True
+    """Check robots.txt (and its Crawl-delay) before fetching article pages."""
+    allow_private_networks: bool = False
+    """Let URLs reach loopback, private, link-local, ... addresses (tests and the demo serve on 127.0.0.1)."""
+    allowed_networks: tuple[str, ...] = ()
+    """CIDR blocks exempt from the SSRF guard (e.g. an internal mirror), narrower than allowing every network."""
 
     def __post_init__(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+        for name in ("connect_timeout", "read_timeout", "total_timeout", "host_budget"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"HTTP {name} must be a positive number of seconds, got {getattr(self, name)}")
+        for name in ("min_delay", "backoff_base", "backoff_max"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"HTTP {name} must be 0 or more seconds, got {value}")
+        if self.backoff_max < self.backoff_base:
+            raise ConfigError(
+                f"HTTP backoff_max ({self.backoff_max}) must not be less than backoff_base ({self.backoff_base})"
+            )
         for name in ("max_bytes", "max_workers", "per_host"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"HTTP {name} must be at least 1, got {getattr(self, name)}")
-        if self.max_redirects < 0:
-            raise ConfigError(f"HTTP max_redirects must be 0 or more, got {self.max_redirects}")
+        for name in ("max_redirects", "retries"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"HTTP {name} must be 0 or more, got {getattr(self, name)}")
+        if not self.user_agent.strip() or not _header_safe(self.user_agent):
+            raise ConfigError(f"HTTP user_agent must be non-empty printable ASCII, got {self.user_agent!r}")
+        if self.contact is not None and (
+            not self.contact.strip() or not _header_safe(self.contact) or set(self.contact) & set("();")
+        ):
+            raise ConfigError(
+                f"HTTP contact must be an e-mail address or URL in printable ASCII without ( ) ;, got {self.contact!r}"
+            )
+        object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))  # a list from a CLI stays hashable
+        try:
+            parse_networks(self.allowed_networks)
+        except ValueError as error:
+            raise ConfigError(f"HTTP allowed_networks must be CIDR blocks such as 10.1.2.0/24: {error}") from error
+
+    @property
+    def user_agent_header(self) -> str:
+        """The User-Agent sent: ``user_agent`` with ``contact: ...`` inside its trailing comment, if any."""
+        if not self.contact:
+            return self.user_agent
+        if self.user_agent.endswith(")"):
+            return f"{self.user_agent[:-1]}; contact: {self.contact})"
+        return f"{self.user_agent} (contact: {self.contact})"
+
+    @property
+    def robots_agent(self) -> str:
+        """Our product token (``newsbeam``): what robots.txt ``User-agent`` lines are matched against."""
+        token = re.match(r"[A-Za-z0-9_-]+", self.user_agent.strip())
+        return token.group(0).lower() if token else "*"
 
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A successful (status < 400) response with its whole, decompressed body."""
+    """A usable response (status < 400) with its whole, decompressed body.
+
+    ``304 Not Modified`` (after ``etag``/``last_modified`` were sent) is one too, with an empty
+    body: the page has not changed since the last run, so there is nothing to parse.
+    """
 
     requested_url: str
     url: str
@@ -89,6 +165,21 @@ class HttpResponse:
         return value or None
 
     @property
+    def not_modified(self) -> bool:
+        """True for a 304 answer to a conditional request: keep what the last run stored."""
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        """The ``ETag`` validator, to send back as ``etag`` (If-None-Match) next run."""
+        return self.headers.get("etag") or None
+
+    @property
+    def last_modified(self) -> str | None:
+        """The ``Last-Modified`` validator, to send back as ``last_modified`` (If-Modified-Since) next run."""
+        return self.headers.get("last-modified") or None
+
+    @property
     def charset(self) -> str | None:
         """The ``charset`` parameter of Content-Type, lower-cased, or None if not declared."""
         for param in self.headers.get("content-type", "").split(";")[1:]:
@@ -101,11 +192,15 @@ class HttpResponse:
 class HttpClient(Protocol):
     """What stages need from an HTTP client; inject another implementation in tests or runs."""
 
-    def get(self, url: str, *, accept: str | None = None) -> HttpResponse:
+    def get(
+        self, url: str, *, accept: str | None = None, etag: str | None = None, last_modified: str | None = None
+    ) -> HttpResponse:
         """GET ``url`` following redirects; raise a ``FetchError`` subclass on any failure.
 
         ``accept`` is sent as the Accept header; it is not enforced, the caller checks
         ``content_type`` (servers mislabel feeds and pages too often to refuse early).
+        ``etag`` and ``last_modified`` (validators from the last run) make the request
+        conditional: an unchanged resource comes back as a 304 ``HttpResponse``, not an error.
         """
         ...
 
@@ -156,15 +251,18 @@ class _BodyDecoder:
 class HttpxClient:
     """``HttpClient`` on a sync ``httpx.Client``; thread-safe, picklable, connects lazily.
 
-    Built lazily so a Beam DoFn can hold (or pickle) one and only open connections on its
-    worker; redirects are followed by hand so the cap, loop detection and scheme check
-    apply to every hop.
+    Pickles as its config alone, so a Beam DoFn can hold (or pickle) one, and opens
+    connections only when used, on its worker. The httpx client itself (TLS context
+    included, ~50 ms) is built at once, so the first request does not leave late for the
+    slot the per-host pacing gave it. Redirects are followed by hand so the cap, loop
+    detection, scheme check and SSRF guard apply to every hop.
     """
 
     def __init__(self, config: HttpConfig | None = None) -> None:
         self.config = config or HttpConfig()
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
+        self._http()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"config": self.config}
@@ -173,6 +271,7 @@ class HttpxClient:
         self.config = state["config"]
         self._lock = threading.Lock()
         self._client = None
+        self._http()
 
     def __enter__(self) -> HttpxClient:
         return self
@@ -194,18 +293,28 @@ class HttpxClient:
                     max_connections=self.config.max_workers,
                     max_keepalive_connections=self.config.max_workers,
                 )
+                backend = GuardedBackend(
+                    allow_private=self.config.allow_private_networks,
+                    exempt=parse_networks(self.config.allowed_networks),
+                )
                 self._client = httpx.Client(
                     follow_redirects=False,
-                    limits=limits,
-                    headers={"User-Agent": self.config.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+                    transport=GuardedTransport(limits, backend),
+                    headers={"User-Agent": self.config.user_agent_header, "Accept-Encoding": ACCEPT_ENCODING},
                 )
             return self._client
 
-    def get(self, url: str, *, accept: str | None = None) -> HttpResponse:
+    def get(
+        self, url: str, *, accept: str | None = None, etag: str | None = None, last_modified: str | None = None
+    ) -> HttpResponse:
         """GET ``url`` within every configured limit; raise a ``FetchError`` subclass on failure."""
         cfg = self.config
         deadline = time.monotonic() + cfg.total_timeout
         headers = {"Accept": accept} if accept else {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         current = _checked_url(url, url, 0)
         seen = {_without_fragment(current)}
         redirects = 0
@@ -228,6 +337,9 @@ class HttpxClient:
                 response = client.send(request, stream=True)
             except httpx.HTTPError as error:
                 raise _mapped(error, current, url, cfg, deadline) from error
+            except BlockedAddressError as error:
+                via = f" (requested {url}, after {_plural(redirects, 'redirect')})" if redirects else ""
+                raise BlockedAddressError(f"refused {current}{via}: {error.reason}") from None
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECT_STATUSES and location:
@@ -256,7 +368,8 @@ class HttpxClient:
                         response.status_code,
                     )
                 fetched_at = datetime.now(UTC)
-                body = _read_body(response, url, cfg, deadline)
+                # A 304 has no body by definition; nothing to read, decode or parse.
+                body = b"" if response.status_code == 304 else _read_body(response, url, cfg, deadline)
             except httpx.HTTPError as error:
                 raise _mapped(error, current, url, cfg, deadline) from error
             finally:
@@ -315,16 +428,33 @@ def _status_error(response: httpx.Response, requested: str, redirects: int) -> H
     if redirects:
         where += f" (requested {requested}, after {_plural(redirects, 'redirect')})"
     hint = ""
+    retry_after = retry_after_seconds(response.headers.get("retry-after", "")) if status in (429, 503) else None
     if status == 429:
-        retry = response.headers.get("retry-after")
-        hint = f"; the server is rate limiting us, retry after {retry} s" if retry else "; slow down"
+        hint = f"; the server is rate limiting us, retry after {retry_after:g} s" if retry_after is not None else ""
+        hint = hint or "; the server is rate limiting us, slow down"
     elif status in (401, 403):
         hint = "; the site refuses crawlers or needs a login"
     elif status in (404, 410):
         hint = "; the page is gone, drop or fix the link"
     elif status >= 500:
         hint = "; the server failed, try again later"
-    return HTTPStatusError(f"HTTP {status} {phrase} for {where}{hint}", status)
+    return HTTPStatusError(f"HTTP {status} {phrase} for {where}{hint}", status, retry_after)
+
+
+def retry_after_seconds(value: str, now: datetime | None = None) -> float | None:
+    """``Retry-After`` (delay-seconds or an HTTP date) as seconds from ``now``; None if absent or unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is read as UTC
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _read_body(response: httpx.Response, url: str, cfg: HttpConfig, deadline: float) -> bytes:

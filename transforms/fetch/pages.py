@@ -66,6 +66,7 @@ class FetchPageBatch(HttpStage):
     """A batch of feed entries in; one ``Page`` per entry out (failed fetches also dead-lettered)."""
 
     stage = "fetch"
+    obeys_robots = True  # article links come from third-party feeds: we crawl them, so robots.txt applies
 
     def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Any]:
         to_fetch = [entry for entry in batch if entry.fetch_page]

@@ -1,0 +1,115 @@
+"""One run at a time per lake: a visible lock file with its owner, and stale-lock recovery.
+
+``DIR/_lock`` holds who took it (run id, host, pid, start time) so a person can see why a
+run refused to start. It is created with ``O_EXCL``, so two runs cannot both take it. A
+lock is stale, and is taken over, when its owner ran on this host and that process is gone,
+or when it is older than ``stale_after`` seconds (an owner on another host that died).
+
+Local and network filesystems only; object stores (gs://, s3://) need their own
+preconditions and are refused with a clear message rather than locked unsafely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from transforms.errors import LockHeldError
+
+LOCK_FILE = "_lock"
+DEFAULT_STALE_AFTER = 6 * 3600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """``with RunLock(output, run_id):`` holds the lake's lock for the duration of a run."""
+
+    def __init__(self, output: str, run_id: str, stale_after: float = DEFAULT_STALE_AFTER) -> None:
+        if "://" in output:
+            raise LockHeldError(
+                f"cannot lock {output}: locking is implemented for local and network filesystems only; "
+                "run one newsbeam at a time by other means (e.g. the scheduler's concurrency limit)"
+            )
+        self.path = os.path.join(output, LOCK_FILE)
+        self.run_id = run_id
+        self.stale_after = stale_after
+        self.held = False
+
+    def owner(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data: dict[str, Any] = json.load(handle)
+                return data
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: treated as held until stale by age
+
+    def is_stale(self, owner: dict[str, Any]) -> bool:
+        if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+            return not _alive(owner["pid"])
+        try:
+            age = datetime.now(timezone.utc).timestamp() - os.path.getmtime(self.path)
+        except FileNotFoundError:
+            return True
+        return age > self.stale_after
+
+    def acquire(self) -> list[str]:
+        """Take the lock; returns notes (e.g. a stale lock taken over). Raises ``LockHeldError``."""
+        notes = []
+        for _ in range(2):
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self.owner()
+                if owner is None:
+                    continue
+                if not self.is_stale(owner):
+                    raise LockHeldError(
+                        f"another newsbeam run holds {self.path} (run {owner.get('run_id', '?')}, "
+                        f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}, since "
+                        f"{owner.get('started_at', '?')}); wait for it, or delete the file if that run is gone"
+                    ) from None
+                notes.append(f"took over a stale lock of run {owner.get('run_id', '?')}")
+                os.unlink(self.path)
+                continue
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(
+                    {
+                        "run_id": self.run_id,
+                        "host": socket.gethostname(),
+                        "pid": os.getpid(),
+                        "started_at": datetime.now(timezone.utc).isoformat(),
+                    },
+                    handle,
+                )
+            self.held = True
+            return notes
+        raise LockHeldError(f"could not take {self.path}: another run keeps creating it")
+
+    def release(self) -> None:
+        if self.held and (self.owner() or {}).get("run_id") == self.run_id:
+            os.unlink(self.path)
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()

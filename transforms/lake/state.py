@@ -1,0 +1,92 @@
+"""Incremental state kept next to the lake (``_state/``): feed validators and seen articles.
+
+State is written by a run like any table (staged, then published with the run's data under
+one manifest), so it can never claim an article the lake does not have, or miss one it has.
+It lives beside the lake, so it works on any filesystem the lake works on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.records import FeedState
+from transforms.lake.catalog import live_files
+
+
+@dataclass(frozen=True)
+class LakeState:
+    """What earlier runs left: the newest state per feed, and every URL and text already ingested."""
+
+    feeds: Mapping[str, FeedState] = field(default_factory=dict)
+    seen_urls: Mapping[str, str] = field(default_factory=dict)
+    """canonical URL -> article id it was ingested as (kept, or collapsed into)."""
+    seen_hashes: Mapping[str, str] = field(default_factory=dict)
+    """content hash -> article id of the kept article with that text."""
+
+
+def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            rows.extend(pq.read_table(handle, columns=columns).to_pylist())
+    return rows
+
+
+def load_state(output: str) -> LakeState:
+    """The committed state of the lake at ``output`` (empty for a new lake)."""
+    files = live_files(output)
+    feeds: dict[str, FeedState] = {}
+    columns = list(FeedState.__dataclass_fields__)
+    for row in sorted(
+        _read(files.get("feed_state", []), columns),
+        key=lambda r: (r["last_attempt_at"] is not None, r["last_attempt_at"] or datetime.min),
+    ):
+        feeds[str(row["feed_url"])] = FeedState(**row)  # type: ignore[arg-type]
+    seen_urls: dict[str, str] = {}
+    seen_hashes: dict[str, str] = {}
+    for row in _read(files.get("seen", []), ["canonical_url", "article_id", "content_hash"]):
+        seen_urls.setdefault(str(row["canonical_url"]), str(row["article_id"]))
+        if row["content_hash"]:
+            seen_hashes.setdefault(str(row["content_hash"]), str(row["article_id"]))
+    return LakeState(feeds, seen_urls, seen_hashes)
+
+
+def next_feed_state(
+    previous: FeedState | None,
+    feed_url: str,
+    attempted_at: datetime,
+    *,
+    status: int | None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    error: str | None = None,
+) -> FeedState:
+    """The state after one attempt: validators kept from a 304, failures counted until a success."""
+    previous = previous or FeedState(feed_url)
+    if error is not None:
+        return FeedState(
+            feed_url=feed_url,
+            etag=previous.etag,
+            last_modified=previous.last_modified,
+            last_status=status,
+            last_error=error,
+            last_attempt_at=attempted_at,
+            last_success_at=previous.last_success_at,
+            consecutive_failures=previous.consecutive_failures + 1,
+        )
+    not_modified = status == 304
+    return FeedState(
+        feed_url=feed_url,
+        etag=previous.etag if not_modified else etag,
+        last_modified=previous.last_modified if not_modified else last_modified,
+        last_status=status,
+        last_error=None,
+        last_attempt_at=attempted_at,
+        last_success_at=attempted_at,
+        consecutive_failures=0,
+    )
