@@ -27,6 +27,8 @@ class RunConfig:
     """At most this many entities per article go to the ``entities/`` table."""
     salience_threshold: float = 0.05
     """Entities below this salience stay in ``articles.entities`` but not in ``entities/``."""
+    lock_stale_after: float = 6 * 3600.0
+    """Seconds after which another host's lock on the lake is considered abandoned."""
     refetch: bool = False
     """Fetch entries whose URL is already in the lake's ``_state/seen`` again."""
     ner_model: str | None = None

@@ -1,60 +1,89 @@
 """The newsbeam pipeline graph: named steps, in data-flow order.
 
-Read (feeds or JSONL) -> FetchPages -> Clean -> Deduplicate -> TagEntities -> WriteLake,
-with every stage's dead letters flattened into one ``_dead_letter`` table.
+Read (feeds or JSONL) -> SkipSeen -> FetchPages -> Clean -> Deduplicate -> AgainstEarlierRuns
+-> TagEntities -> WriteLake, with every stage's dead letters flattened into one
+``_dead_letter`` table, and the run's new state (feeds, seen articles) written beside the data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import apache_beam as beam
 
 from pipeline.config import RunConfig
-from schemas.records import Article
+from schemas.records import Article, FeedSpec
 from transforms.base import DEAD_LETTER, MAIN
 from transforms.clean.stage import CleanPages
-from transforms.dedup.exact import DUPLICATES, DeduplicateExact
+from transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
 from transforms.entities.stage import TagEntities
 from transforms.entities.tagger import salient
 from transforms.fetch.pages import FetchPages
-from transforms.lake.rows import LakeRow, article_row, dead_letter_row, duplicate_row, entity_rows
+from transforms.lake.rows import (
+    LakeRow,
+    article_row,
+    dead_letter_row,
+    duplicate_row,
+    entity_rows,
+    feed_state_row,
+    seen_duplicate_row,
+    seen_row,
+)
+from transforms.lake.state import LakeState
 from transforms.lake.write import WriteLake
-from transforms.read.feeds import ReadFeeds
+from transforms.read.feeds import FEED_STATE, ReadFeeds
 from transforms.read.jsonl import ReadInputPages
+from transforms.read.seen import SkipSeen
 
 
 def article_rows(article: Article, run_id: str, top_k: int, threshold: float) -> Iterator[LakeRow]:
-    """The article's own row plus one slim row per salient entity."""
+    """The article's own row, one slim row per salient entity, and its ``_state/seen`` row."""
     yield article_row(article, run_id)
     yield from entity_rows(article, salient(article.entities, top_k=top_k, threshold=threshold), run_id)
+    yield seen_row(article, run_id)
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
+def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = None) -> beam.PCollection:
     """Add the whole run to ``pipeline``; returns the staged files it will write."""
+    state = state or LakeState()
     dead_letters = []
+    state_rows = []
     if config.input_pattern:
-        read = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
-        pages = read
+        pages = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
     else:
-        read = pipeline | "FeedList" >> beam.Create(list(config.feeds)) | "ReadFeeds" >> ReadFeeds(config.http)
-        pages = read[MAIN] | "FetchPages" >> FetchPages(config.http)
+        specs = [spec if spec.state else _with_state(spec, state) for spec in config.feeds]
+        read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http)
+        entries = read[MAIN]
+        if not config.refetch:
+            entries = entries | "SkipSeen" >> SkipSeen(state.seen_urls.keys())
+        pages = entries | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
+        state_rows.append(read[FEED_STATE] | "FeedStateRows" >> beam.Map(feed_state_row, config.run_id))
     dead_letters.append(pages[DEAD_LETTER])
 
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
     deduplicated = cleaned[MAIN] | "Deduplicate" >> DeduplicateExact()
-    tagged = deduplicated[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
+    new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(state.seen_urls, state.seen_hashes)
+    tagged = new[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     dead_letters += [cleaned[DEAD_LETTER], tagged[DEAD_LETTER]]
+    duplicates = (deduplicated[DUPLICATES], new[DUPLICATES]) | "AllDuplicates" >> beam.Flatten()
 
     run_id = config.run_id
     rows = (
         tagged[MAIN]
         | "ArticleRows"
         >> beam.FlatMap(article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold),
-        deduplicated[DUPLICATES] | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
+        duplicates | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
+        duplicates | "SeenDuplicateRows" >> beam.Map(seen_duplicate_row, run_id),
         tuple(dead_letters)
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterRows" >> beam.Map(dead_letter_row, run_id),
+        *state_rows,
     ) | "AllRows" >> beam.Flatten()
     return rows | "WriteLake" >> WriteLake(config.output, run_id)
+
+
+def _with_state(spec: FeedSpec, state: LakeState) -> FeedSpec:
+    """The spec with what earlier runs learnt about its feed (validators for a conditional GET)."""
+    return dataclasses.replace(spec, state=state.feeds.get(spec.url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -15,7 +16,11 @@ from pipeline import graph
 from pipeline.config import RunConfig
 from pipeline.summary import counters, format_summary
 from transforms.errors import ConfigError
-from transforms.lake.publish import PublishedRun, publish_run
+from transforms.lake.lock import RunLock
+from transforms.lake.publish import PublishedRun, crash_point, publish_run, recover
+from transforms.lake.state import load_state
+
+logger = logging.getLogger("newsbeam")
 
 DEFAULT_RUNNER = "FnApiRunner"
 """Beam's in-process batch runner. ``DirectRunner`` in Beam 2.77 first tries to download
@@ -59,22 +64,33 @@ def check_output(output: str) -> None:
 
 
 def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
-    """Execute one run end to end; the lake changes only if the whole pipeline succeeded."""
+    """Execute one run end to end; the lake changes only if the whole pipeline succeeded.
+
+    Under the lake's lock: finish or undo any run that crashed, read the committed state,
+    run the pipeline into staging, then publish data and state together.
+    """
     if not config.feeds and not config.input_pattern:
         raise ConfigError("nothing to read: give --feeds FILE or --input FILE.jsonl")
     check_output(config.output)
     started = datetime.now(timezone.utc)
     clock = time.monotonic()
-    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    graph.build(pipeline, config)
-    result = pipeline.run()
-    result.wait_until_finish()
-    totals = counters(result)
-    manifest = {
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-        "inputs": config.describe_inputs(),
-        "counters": totals,
-    }
-    published = publish_run(config.output, config.run_id, manifest)
+    with RunLock(config.output, config.run_id, config.lock_stale_after) as lock:
+        notes = [*lock.notes, *recover(config.output)]
+        for note in notes:
+            logger.warning("%s", note)
+        state = load_state(config.output)
+        pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+        graph.build(pipeline, config, state)
+        result = pipeline.run()
+        result.wait_until_finish()
+        totals = counters(result)
+        crash_point("before_publish")
+        manifest = {
+            "started_at": started.isoformat(),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+            "inputs": config.describe_inputs(),
+            "counters": totals,
+            "recovered": notes,
+        }
+        published = publish_run(config.output, config.run_id, manifest)
     return RunResult(config.run_id, totals, published, time.monotonic() - clock)

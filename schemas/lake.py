@@ -141,13 +141,15 @@ SEEN = pa.schema(
     [
         ("canonical_url", pa.string()),
         ("article_id", pa.string()),
+        ("article_url", pa.string()),
         ("content_hash", pa.string()),
         ("first_seen", _TS),
         ("schema_version", pa.int32()),
         ("run_id", pa.string()),
     ]
 )
-"""``_state/seen``: every URL already ingested (kept or collapsed), so it is not fetched again."""
+"""``_state/seen``: every URL already ingested, so it is not fetched again: ``article_id`` and
+``article_url`` name the kept article it is (or was collapsed into)."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ then the URL, so the choice is deterministic whatever order the runner delivers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
 import apache_beam as beam
 
 from schemas.records import Article, Duplicate
 from transforms.base import counter
+from transforms.lake.state import SeenArticle
 
 DUPLICATES = "duplicates"
 _FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
@@ -108,6 +109,45 @@ def _emit(item: Absorbed) -> Iterator[object]:
     yield article
     for duplicate in duplicates:
         yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate)
+
+
+def against_earlier_runs(
+    article: Article, seen_urls: Mapping[str, SeenArticle], seen_hashes: Mapping[str, SeenArticle]
+) -> Iterator[object]:
+    """An article the lake already holds (same canonical URL or same text) becomes a duplicate of it.
+
+    The earlier article was published by an earlier run and stays; this one is recorded in
+    ``duplicates/`` pointing at it, so a re-run or ``--refetch`` never writes a second row.
+    """
+    for kind, earlier in (
+        ("exact_url", seen_urls.get(article.canonical_url)),
+        ("exact_text", seen_hashes.get(article.content_hash)),
+    ):
+        if earlier is not None:
+            counter("duplicates").inc()
+            counter(f"duplicates_{kind}").inc()
+            article_id, article_url = earlier
+            duplicate = as_duplicate(article, article, kind)
+            yield beam.pvalue.TaggedOutput(
+                DUPLICATES, dataclasses.replace(duplicate, canonical_article_id=article_id, canonical_url=article_url)
+            )
+            return
+    yield article
+
+
+class CollapseIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
+    """Kept articles in; ``main`` articles new to the lake and ``duplicates`` of earlier runs out."""
+
+    def __init__(self, seen_urls: Mapping[str, SeenArticle], seen_hashes: Mapping[str, SeenArticle]) -> None:
+        super().__init__()
+        self.seen_urls = dict(seen_urls)
+        self.seen_hashes = dict(seen_hashes)
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        result = articles | "AgainstEarlierRuns" >> beam.FlatMap(
+            against_earlier_runs, self.seen_urls, self.seen_hashes
+        ).with_outputs(DUPLICATES, main="main")
+        return {"main": result["main"], DUPLICATES: result[DUPLICATES]}
 
 
 class DeduplicateExact(beam.PTransform):  # type: ignore[misc]

@@ -47,6 +47,7 @@ class RunLock:
         self.run_id = run_id
         self.stale_after = stale_after
         self.held = False
+        self.notes: list[str] = []
 
     def owner(self) -> dict[str, Any] | None:
         try:
@@ -106,7 +107,7 @@ class RunLock:
         self.held = False
 
     def __enter__(self) -> RunLock:
-        self.acquire()
+        self.notes = self.acquire()
         return self
 
     def __exit__(

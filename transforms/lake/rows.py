@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from schemas.lake import SCHEMA_VERSION, TABLES
-from schemas.records import Article, DeadLetter, Duplicate, EntityRef
+from schemas.records import Article, DeadLetter, Duplicate, EntityRef, FeedState
+from transforms.dedup.keys import canonical_url
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,43 @@ def dead_letter_row(letter: DeadLetter, run_id: str) -> LakeRow:
     }
     date = partition_date(None, letter.occurred_at)
     return LakeRow("dead_letter", hive_path("dead_letter", [letter.stage, date]), row)
+
+
+def feed_state_row(state: FeedState, run_id: str) -> LakeRow:
+    row = asdict(state)
+    row.update(schema_version=SCHEMA_VERSION, run_id=run_id)
+    return LakeRow("feed_state", "", row)
+
+
+def seen_row(article: Article, run_id: str) -> LakeRow:
+    """The kept article, remembered so later runs neither fetch nor write it again."""
+    return LakeRow(
+        "seen",
+        "",
+        {
+            "canonical_url": article.canonical_url,
+            "article_id": article.article_id,
+            "article_url": article.canonical_url,
+            "content_hash": article.content_hash,
+            "first_seen": article.fetched_at,
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+        },
+    )
+
+
+def seen_duplicate_row(duplicate: Duplicate, run_id: str) -> LakeRow:
+    """A collapsed copy's URL, remembered as belonging to the article it collapsed into."""
+    return LakeRow(
+        "seen",
+        "",
+        {
+            "canonical_url": canonical_url(duplicate.url),
+            "article_id": duplicate.canonical_article_id,
+            "article_url": duplicate.canonical_url,
+            "content_hash": None,
+            "first_seen": duplicate.fetched_at,
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+        },
+    )

@@ -17,16 +17,19 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.records import FeedState
 from transforms.lake.catalog import live_files
 
+SeenArticle = tuple[str, str]
+"""(article_id, canonical URL) of an article already in the lake."""
+
 
 @dataclass(frozen=True)
 class LakeState:
     """What earlier runs left: the newest state per feed, and every URL and text already ingested."""
 
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
-    seen_urls: Mapping[str, str] = field(default_factory=dict)
-    """canonical URL -> article id it was ingested as (kept, or collapsed into)."""
-    seen_hashes: Mapping[str, str] = field(default_factory=dict)
-    """content hash -> article id of the kept article with that text."""
+    seen_urls: Mapping[str, SeenArticle] = field(default_factory=dict)
+    """canonical URL -> the kept article it was ingested as (itself, or what it collapsed into)."""
+    seen_hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
+    """content hash -> the kept article with that text."""
 
 
 def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
@@ -47,12 +50,13 @@ def load_state(output: str) -> LakeState:
         key=lambda r: (r["last_attempt_at"] is not None, r["last_attempt_at"] or datetime.min),
     ):
         feeds[str(row["feed_url"])] = FeedState(**row)  # type: ignore[arg-type]
-    seen_urls: dict[str, str] = {}
-    seen_hashes: dict[str, str] = {}
-    for row in _read(files.get("seen", []), ["canonical_url", "article_id", "content_hash"]):
-        seen_urls.setdefault(str(row["canonical_url"]), str(row["article_id"]))
+    seen_urls: dict[str, SeenArticle] = {}
+    seen_hashes: dict[str, SeenArticle] = {}
+    for row in _read(files.get("seen", []), ["canonical_url", "article_id", "article_url", "content_hash"]):
+        article = (str(row["article_id"]), str(row["article_url"]))
+        seen_urls.setdefault(str(row["canonical_url"]), article)
         if row["content_hash"]:
-            seen_hashes.setdefault(str(row["content_hash"]), str(row["article_id"]))
+            seen_hashes.setdefault(str(row["content_hash"]), article)
     return LakeState(feeds, seen_urls, seen_hashes)
 
 

@@ -1,28 +1,49 @@
 """Stage 1, feeds: fetch each feed over HTTP, then parse it into one ``FeedEntry`` per item.
 
 Two DoFns with one job each: ``FetchFeeds`` turns feed specs into HTTP responses (many at
-once, bounded per host), ``ParseFeeds`` turns a response into entries. A feed that cannot
-be fetched or parsed becomes a dead letter with stage ``feeds``.
+once, polite per host, conditional when the lake remembers the feed's ETag/Last-Modified),
+``ParseFeeds`` turns a response into entries; a 304 costs no parsing. A feed that cannot be
+fetched or parsed becomes a dead letter with stage ``feeds``. Both also emit the feed's new
+``FeedState`` on the ``feed_state`` output, which the run saves in ``_state/feeds``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import apache_beam as beam
 
 from schemas.records import FeedSpec
-from transforms.base import DEAD_LETTER, MAIN, Stage, apply_stage, counter, dead_letter
-from transforms.errors import FeedParseError
+from transforms.base import DEAD_LETTER, MAIN, Stage, counter, dead_letter
+from transforms.errors import FeedParseError, FetchError
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from transforms.fetch.stage import ClientFactory, HttpStage, batched
+from transforms.lake.state import next_feed_state
 from transforms.read.feed_parser import parse_feed
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 )
+FEED_STATE = "feed_state"
+
+
+def _state_after(spec: FeedSpec, response: HttpResponse | None, error: FetchError | FeedParseError | None) -> Any:
+    status = response.status if response is not None else getattr(error, "status", None)
+    return beam.pvalue.TaggedOutput(
+        FEED_STATE,
+        next_feed_state(
+            spec.state,
+            spec.url,
+            response.fetched_at if response is not None else datetime.now(timezone.utc),
+            status=status,
+            etag=response.etag if response is not None else None,
+            last_modified=response.last_modified if response is not None else None,
+            error=error.reason if error is not None else None,
+        ),
+    )
 
 
 class FetchFeeds(HttpStage):
@@ -31,18 +52,24 @@ class FetchFeeds(HttpStage):
     stage = "feeds"
 
     def handle(self, batch: Sequence[FeedSpec]) -> Iterator[Any]:
-        outcomes = self.fetch([spec.url for spec in batch], FEED_ACCEPT)
+        validators = {
+            spec.url: (spec.state.etag, spec.state.last_modified)
+            for spec in batch
+            if spec.state is not None and (spec.state.etag or spec.state.last_modified)
+        }
+        outcomes = self.fetch([spec.url for spec in batch], FEED_ACCEPT, validators)
         for spec, (_, outcome) in zip(batch, outcomes, strict=True):
             if isinstance(outcome, HttpResponse):
                 yield spec, outcome
-            else:
-                counter("feeds_failed").inc()
-                counter("dead_letters").inc()
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, outcome, spec.url))
+                continue
+            counter("feeds_failed").inc()
+            counter("dead_letters").inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, outcome, spec.url))
+            yield _state_after(spec, None, outcome)
 
 
 class ParseFeeds(Stage):
-    """``(spec, response)`` in; one ``FeedEntry`` per usable item out."""
+    """``(spec, response)`` in; one ``FeedEntry`` per usable item out (none for a 304)."""
 
     stage = "feeds"
 
@@ -54,27 +81,38 @@ class ParseFeeds(Stage):
 
     def handle(self, element: tuple[FeedSpec, HttpResponse]) -> Iterator[Any]:
         spec, response = element
-        parsed = parse_feed(
-            response.body,
-            feed_url=response.url,
-            headers=response.headers,
-            source=spec.source,
-            max_entries=spec.max_entries,
-            fetch_pages=spec.fetch_pages,
-        )
+        if response.not_modified:
+            counter("feeds_not_modified").inc()
+            yield _state_after(spec, response, None)
+            return
+        try:
+            parsed = parse_feed(
+                response.body,
+                feed_url=response.url,
+                headers=response.headers,
+                source=spec.source,
+                max_entries=spec.max_entries,
+                fetch_pages=spec.fetch_pages,
+            )
+        except FeedParseError as error:
+            counter("feeds_failed").inc()
+            counter("dead_letters").inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, spec.url, response.body))
+            yield _state_after(spec, response, error)
+            return
         counter("feeds_ok").inc()
         counter("entries").inc(len(parsed.entries))
+        yield _state_after(spec, response, None)
         yield from parsed.entries
         for identity, reason in parsed.skipped:
             counter("dead_letters").inc()
             yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER,
-                dead_letter(self.stage, FeedParseError(reason), f"{spec.url}#{identity}"),
+                DEAD_LETTER, dead_letter(self.stage, FeedParseError(reason), f"{spec.url}#{identity}")
             )
 
 
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
-    """``FeedSpec`` in; ``main`` feed entries and ``dead_letter`` out."""
+    """``FeedSpec`` in; ``main`` feed entries, ``dead_letter`` and ``feed_state`` out."""
 
     def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:
         super().__init__()
@@ -83,7 +121,14 @@ class ReadFeeds(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, specs: beam.PCollection) -> dict[str, beam.PCollection]:
         batches = batched(specs, self.config)
-        fetched = apply_stage(batches, "FetchFeeds", FetchFeeds(self.config, self.client_factory))
-        parsed = apply_stage(fetched[MAIN], "ParseFeeds", ParseFeeds())
-        failures = (fetched[DEAD_LETTER], parsed[DEAD_LETTER]) | "FeedFailures" >> beam.Flatten()
-        return {MAIN: parsed[MAIN], DEAD_LETTER: failures}
+        fetched = batches | "FetchFeeds" >> beam.ParDo(FetchFeeds(self.config, self.client_factory)).with_outputs(
+            DEAD_LETTER, FEED_STATE, main=MAIN
+        )
+        parsed = fetched[MAIN] | "ParseFeeds" >> beam.ParDo(ParseFeeds()).with_outputs(
+            DEAD_LETTER, FEED_STATE, main=MAIN
+        )
+        return {
+            MAIN: parsed[MAIN],
+            DEAD_LETTER: (fetched[DEAD_LETTER], parsed[DEAD_LETTER]) | "FeedFailures" >> beam.Flatten(),
+            FEED_STATE: (fetched[FEED_STATE], parsed[FEED_STATE]) | "FeedStates" >> beam.Flatten(),
+        }

@@ -1,0 +1,34 @@
+"""Incremental runs: feed entries whose URL the lake already has are not fetched again.
+
+The set of seen canonical URLs comes from ``_state/seen`` (``transforms.lake.state``), which
+is published together with the data, so "seen" always means "in the lake".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import apache_beam as beam
+
+from schemas.records import FeedEntry
+from transforms.base import counter
+from transforms.dedup.keys import canonical_url
+
+
+def is_new(entry: FeedEntry, seen_urls: Collection[str]) -> bool:
+    """True when the entry's canonical URL is not yet in the lake (counted when it is)."""
+    if canonical_url(entry.link) in seen_urls:
+        counter("entries_already_seen").inc()
+        return False
+    return True
+
+
+class SkipSeen(beam.PTransform):  # type: ignore[misc]
+    """Feed entries in; those not yet in the lake out."""
+
+    def __init__(self, seen_urls: Collection[str]) -> None:
+        super().__init__()
+        self.seen_urls = frozenset(seen_urls)
+
+    def expand(self, entries: beam.PCollection) -> beam.PCollection:
+        return entries | "DropSeen" >> beam.Filter(is_new, self.seen_urls)
