@@ -51,6 +51,8 @@ def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = 
     state_rows = []
     if config.input_pattern:
         pages = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
+        if not config.refetch:
+            pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(state.seen_urls.keys())}
     else:
         specs = [spec if spec.state else _with_state(spec, state) for spec in config.feeds]
         read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http)

@@ -8,7 +8,9 @@ partitioning is on, so ``date``, ``entity`` and ``stage`` are ordinary columns.
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
+from schemas.lake import TABLES
 from transforms.lake.catalog import live_files
 
 VIEWS = {
@@ -23,12 +25,19 @@ VIEWS = {
 
 
 def connect(output: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per lake table that has files."""
+    """An in-memory DuckDB connection with one view per lake table (empty for a table with no rows yet)."""
     connection = duckdb.connect()
     files = live_files(output)
     for table, view in VIEWS.items():
+        if table not in TABLES:
+            continue
         paths = files.get(table)
         if not paths:
+            spec = TABLES[table]
+            empty = spec.schema.empty_table()
+            for key in spec.partition_keys:
+                empty = empty.append_column(key, pa.array([], pa.string()))
+            connection.register(view, empty)
             continue
         listing = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
         connection.execute(

@@ -16,8 +16,9 @@ from pipeline import graph
 from pipeline.config import RunConfig
 from pipeline.summary import counters, format_summary
 from transforms.errors import ConfigError
+from transforms.lake.crash import crash_point
 from transforms.lake.lock import RunLock
-from transforms.lake.publish import PublishedRun, crash_point, publish_run, recover
+from transforms.lake.publish import PublishedRun, publish_run, recover
 from transforms.lake.state import load_state
 
 logger = logging.getLogger("newsbeam")

@@ -6,9 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
-import pytest
 
 from pipeline import lake_sql
 from schemas.lake import ARTICLES, TABLES
@@ -113,6 +111,7 @@ def test_duckdb_reads_all_tables_with_hive_partitioning(tmp_path: Path) -> None:
     assert published_type is not None and "TIMESTAMP WITH TIME ZONE" in published_type[0]
 
 
-def test_connect_on_empty_lake_has_no_views(tmp_path: Path) -> None:
-    with pytest.raises(duckdb.CatalogException):
-        lake_sql.connect(str(tmp_path)).sql("SELECT * FROM articles")
+def test_connect_on_empty_lake_has_empty_views(tmp_path: Path) -> None:
+    con = lake_sql.connect(str(tmp_path))
+    assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM entities WHERE entity = 'china'").fetchall() == [(0,)]

@@ -9,6 +9,7 @@ is bound; it is substituted at serve time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import socket
 import threading
@@ -111,6 +112,18 @@ class DemoSiteServer(ThreadingHTTPServer):
         bound_host, bound_port = cast(tuple[Any, ...], self.server_address)[:2]
         shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
         self.base_url = f"http://{shown}:{bound_port}"
+        self._log_lock = threading.Lock()
+        self._log: list[tuple[str, bool, int]] = []
+
+    def record(self, path: str, conditional: bool, status: int) -> None:
+        with self._log_lock:
+            self._log.append((path, conditional, status))
+
+    @property
+    def requests(self) -> list[tuple[str, bool, int]]:
+        """Every request served: (path, was it conditional, status), in arrival order."""
+        with self._log_lock:
+            return list(self._log)
 
     @property
     def port(self) -> int:
@@ -162,19 +175,33 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def _respond(self, *, send_body: bool) -> None:
         server = cast(DemoSiteServer, self.server)
         path = server.resolve(self.path)
+        conditional = "If-None-Match" in self.headers
         if path is None:
+            server.record(self.path, conditional, HTTPStatus.NOT_FOUND)
             self._send(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain; charset=utf-8", send_body)
             return
         body = path.read_bytes()
         if path.suffix.lower() in _TEMPLATED_SUFFIXES:
             body = body.replace(BASE_PLACEHOLDER.encode("ascii"), server.base_url.encode("ascii"))
-        self._send(HTTPStatus.OK, body, content_type_for(path, body), send_body)
+        # A real site's validator, so scheduled runs can be shown to make only conditional requests.
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        if etag in (self.headers.get("If-None-Match") or ""):
+            server.record(self.path, conditional, HTTPStatus.NOT_MODIFIED)
+            self._send(HTTPStatus.NOT_MODIFIED, b"", None, send_body=False, etag=etag)
+            return
+        server.record(self.path, conditional, HTTPStatus.OK)
+        self._send(HTTPStatus.OK, body, content_type_for(path, body), send_body, etag=etag)
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str, send_body: bool) -> None:
+    def _send(
+        self, status: HTTPStatus, body: bytes, content_type: str | None, send_body: bool, etag: str | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+        if etag is not None:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         if send_body:
             self.wfile.write(body)

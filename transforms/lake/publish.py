@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,21 +29,14 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.lake import SCHEMA_VERSION, TABLES
+from transforms.lake.crash import crash_point
 from transforms.lake.write import STAGING, staging_root
 
 RUNS = "_runs"
 JOURNAL = "_publish.json"
-CRASH_ENV = "NEWSBEAM_CRASH_AT"
-"""Test hook: the name of a crash point at which the process kills itself with SIGKILL."""
 
 # Order of publication: what articles point to comes first, articles and state last.
 _PUBLISH_ORDER = ("_dead_letter", "duplicates", "stories", "entities", "articles", "_state")
-
-
-def crash_point(name: str) -> None:
-    """Die here, like ``kill -9``, when ``NEWSBEAM_CRASH_AT`` names this point (crash tests)."""
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)

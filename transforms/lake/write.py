@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.lake import TABLES
 from transforms.base import counter
+from transforms.lake.crash import crash_point
 from transforms.lake.rows import LakeRow
 
 ROW_GROUP_ROWS = 5_000
@@ -112,6 +113,7 @@ class _WritePartition(beam.DoFn):  # type: ignore[misc]
     def process(self, keyed: tuple[tuple[str, str], Iterable[dict[str, Any]]]) -> Iterator[StagedFile]:
         (table, partition), rows = keyed
         files = write_partition(self.output, self.run_id, table, partition, rows)
+        crash_point("during_write")
         for staged in files:
             counter(f"rows_{table}").inc(staged.rows)
             counter("files_written").inc()
