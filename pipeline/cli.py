@@ -15,11 +15,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from pipeline.config import RunConfig, new_run_id
 from pipeline.feedlist import load_feed_list
-from pipeline.run import run
+from pipeline.run import run, run_compaction
 from transforms.errors import ConfigError
 from transforms.fetch.http import HttpConfig
 
@@ -87,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--run-id", default=None, help="run identifier (default: UTC time + random)")
     _add_run_options(run_parser)
 
+    compact_parser = commands.add_parser(
+        "compact",
+        help="merge small per-run files of closed days into well-sized files (safe while readers query)",
+    )
+    compact_parser.add_argument("--output", required=True, help="lake root folder")
+    compact_parser.add_argument(
+        "--before",
+        type=date.fromisoformat,
+        default=None,
+        help="compact partitions dated before this day (YYYY-MM-DD; default: today, UTC)",
+    )
+
     demo_parser = commands.add_parser(
         "demo", help="serve the bundled sample news site on loopback, ingest it, query the lake"
     )
@@ -128,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
+        if args.command == "compact":
+            return run_compaction(args.output, args.before)
         if args.command == "demo":
             from pipeline.demo.run import run_demo
 

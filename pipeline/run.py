@@ -7,15 +7,16 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline import graph
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, new_run_id
 from pipeline.summary import counters, format_summary
 from transforms.errors import ConfigError
+from transforms.lake.compact import compact
 from transforms.lake.crash import crash_point
 from transforms.lake.lock import RunLock
 from transforms.lake.publish import PublishedRun, publish_run, recover
@@ -95,3 +96,19 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
         }
         published = publish_run(config.output, config.run_id, manifest)
     return RunResult(config.run_id, totals, published, time.monotonic() - clock)
+
+
+def run_compaction(output: str, before: date | None = None) -> int:
+    """``newsbeam compact``: under the lock, merge closed partitions; prints what it did."""
+    check_output(output)
+    run_id = new_run_id()
+    day = before or datetime.now(timezone.utc).date()
+    with RunLock(output, run_id):
+        for note in recover(output):
+            logger.warning("%s", note)
+        published = compact(output, run_id, day)
+    if published is None:
+        print(f"nothing to compact before {day}")
+    else:
+        print(f"compaction {run_id}: wrote {len(published.files)} files; manifest {published.manifest_path}")
+    return 0
