@@ -128,6 +128,7 @@ FEED_STATE = pa.schema(
         ("last_modified", pa.string()),
         ("last_status", pa.int32()),
         ("last_error", pa.string()),
+        ("last_entries", pa.int32()),
         ("last_attempt_at", _TS),
         ("last_success_at", _TS),
         ("consecutive_failures", pa.int32()),

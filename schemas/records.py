@@ -21,6 +21,8 @@ class FeedState:
     last_modified: str | None = None
     last_status: int | None = None
     last_error: str | None = None
+    last_entries: int | None = None
+    """Entries the feed yielded at its last successful parse (None after a 304 or a failure)."""
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
     consecutive_failures: int = 0

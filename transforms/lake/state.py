@@ -69,6 +69,7 @@ def next_feed_state(
     etag: str | None = None,
     last_modified: str | None = None,
     error: str | None = None,
+    entries: int | None = None,
 ) -> FeedState:
     """The state after one attempt: validators kept from a 304, failures counted until a success."""
     previous = previous or FeedState(feed_url)
@@ -79,6 +80,7 @@ def next_feed_state(
             last_modified=previous.last_modified,
             last_status=status,
             last_error=error,
+            last_entries=None,
             last_attempt_at=attempted_at,
             last_success_at=previous.last_success_at,
             consecutive_failures=previous.consecutive_failures + 1,
@@ -90,6 +92,7 @@ def next_feed_state(
         last_modified=previous.last_modified if not_modified else last_modified,
         last_status=status,
         last_error=None,
+        last_entries=entries,
         last_attempt_at=attempted_at,
         last_success_at=attempted_at,
         consecutive_failures=0,

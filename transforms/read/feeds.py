@@ -30,7 +30,12 @@ FEED_ACCEPT = (
 FEED_STATE = "feed_state"
 
 
-def _state_after(spec: FeedSpec, response: HttpResponse | None, error: FetchError | FeedParseError | None) -> Any:
+def _state_after(
+    spec: FeedSpec,
+    response: HttpResponse | None,
+    error: FetchError | FeedParseError | None,
+    entries: int | None = None,
+) -> Any:
     status = response.status if response is not None else getattr(error, "status", None)
     return beam.pvalue.TaggedOutput(
         FEED_STATE,
@@ -42,6 +47,7 @@ def _state_after(spec: FeedSpec, response: HttpResponse | None, error: FetchErro
             etag=response.etag if response is not None else None,
             last_modified=response.last_modified if response is not None else None,
             error=error.reason if error is not None else None,
+            entries=entries,
         ),
     )
 
@@ -102,7 +108,7 @@ class ParseFeeds(Stage):
             return
         counter("feeds_ok").inc()
         counter("entries").inc(len(parsed.entries))
-        yield _state_after(spec, response, None)
+        yield _state_after(spec, response, None, len(parsed.entries))
         yield from parsed.entries
         for identity, reason in parsed.skipped:
             counter("dead_letters").inc()
