@@ -1,13 +1,15 @@
 """The newsbeam pipeline graph: named steps, in data-flow order.
 
-Read (feeds or JSONL) -> SkipSeen -> FetchPages -> Clean -> Deduplicate -> AgainstEarlierRuns
--> TagEntities -> WriteLake, with every stage's dead letters flattened into one
-``_dead_letter`` table, and the run's new state (feeds, seen articles) written beside the data.
+Read (feeds or JSONL) -> SkipSeen -> FetchPages -> Clean -> Deduplicate (exact) ->
+AgainstEarlierRuns -> NearEarlierRuns -> DeduplicateNear -> TagEntities -> AssignStories ->
+WriteLake, with every stage's dead letters flattened into one ``_dead_letter`` table, and the
+run's new state (feeds, seen URLs, MinHash signatures, stories) written beside the data.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -17,6 +19,8 @@ from schemas.records import Article, FeedSpec
 from transforms.base import DEAD_LETTER, MAIN
 from transforms.clean.stage import CleanPages
 from transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
+from transforms.dedup.minhash import LshIndex
+from transforms.dedup.near import CollapseNearIntoEarlierRuns, DeduplicateNear, index_from_state, state_row
 from transforms.entities.stage import TagEntities
 from transforms.entities.tagger import salient
 from transforms.fetch.pages import FetchPages
@@ -27,14 +31,19 @@ from transforms.lake.rows import (
     duplicate_row,
     entity_rows,
     feed_state_row,
+    near_state_row,
     seen_duplicate_row,
     seen_row,
+    story_row,
+    story_state_row,
 )
-from transforms.lake.state import LakeState
+from transforms.lake.state import LakeState, load_near_rows
 from transforms.lake.write import WriteLake
 from transforms.read.feeds import FEED_STATE, ReadFeeds
 from transforms.read.jsonl import ReadInputPages
 from transforms.read.seen import SkipSeen
+from transforms.stories.stage import STATE as STORY_STATE
+from transforms.stories.stage import STORIES, AssignStories
 
 
 def article_rows(article: Article, run_id: str, top_k: int, threshold: float) -> Iterator[LakeRow]:
@@ -42,6 +51,12 @@ def article_rows(article: Article, run_id: str, top_k: int, threshold: float) ->
     yield article_row(article, run_id)
     yield from entity_rows(article, salient(article.entities, top_k=top_k, threshold=threshold), run_id)
     yield seen_row(article, run_id)
+    yield near_state_row(state_row(article), run_id)
+
+
+def near_index(output: str) -> LshIndex:
+    """The MinHash index of recent earlier runs, built on the worker from ``_state/near``."""
+    return index_from_state(load_near_rows(output))
 
 
 def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = None) -> beam.PCollection:
@@ -67,17 +82,26 @@ def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = 
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
     deduplicated = cleaned[MAIN] | "Deduplicate" >> DeduplicateExact()
     new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(state.seen_urls, state.seen_hashes)
-    tagged = new[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
+    exact = {
+        MAIN: new[MAIN],
+        DUPLICATES: (deduplicated[DUPLICATES], new[DUPLICATES]) | "ExactDuplicates" >> beam.Flatten(),
+    }
+    near = exact | "NearEarlierRuns" >> CollapseNearIntoEarlierRuns(functools.partial(near_index, config.output))
+    near = near | "DeduplicateNear" >> DeduplicateNear()
+    tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
+    storied = tagged[MAIN] | "AssignStories" >> AssignStories(config.run_id, state.stories)
     dead_letters += [cleaned[DEAD_LETTER], tagged[DEAD_LETTER]]
-    duplicates = (deduplicated[DUPLICATES], new[DUPLICATES]) | "AllDuplicates" >> beam.Flatten()
+    duplicates = near[DUPLICATES]
 
     run_id = config.run_id
     rows = (
-        tagged[MAIN]
+        storied[MAIN]
         | "ArticleRows"
         >> beam.FlatMap(article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold),
         duplicates | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
         duplicates | "SeenDuplicateRows" >> beam.Map(seen_duplicate_row, run_id),
+        storied[STORIES] | "StoryRows" >> beam.Map(story_row, run_id),
+        storied[STORY_STATE] | "StoryStateRows" >> beam.Map(story_state_row, run_id),
         tuple(dead_letters)
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterRows" >> beam.Map(dead_letter_row, run_id),

@@ -153,6 +153,46 @@ SEEN = pa.schema(
 ``article_url`` name the kept article it is (or was collapsed into)."""
 
 
+STORIES = pa.schema(
+    [
+        ("story_id", pa.string()),
+        ("first_seen", _TS),
+        ("last_seen", _TS),
+        ("article_count", pa.int32()),
+        ("sources", pa.list_(pa.string())),
+        ("top_entities", pa.list_(pa.string())),
+        ("title", pa.string()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``stories``: one row per story per run that added to it; the newest ``last_seen`` row per story is current."""
+
+NEAR_STATE = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("canonical_url", pa.string()),
+        ("indexed_at", _TS),
+        ("shingles", pa.int32()),
+        ("signature", pa.binary(512)),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``_state/near``: MinHash signatures of recent kept articles, so later copies collapse into them."""
+
+STORY_STATE = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("story_id", pa.string()),
+        ("record", pa.string()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``_state/stories``: the live stories (centroids) and vocabulary after a run; the newest run's rows win."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """Where a table lives under the lake, how it is partitioned, and how big its files get."""
@@ -171,7 +211,10 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("entities", "entities", ENTITIES, ("entity", "date"), 250_000),
         TableSpec("duplicates", "duplicates", DUPLICATES, ("date",), 250_000),
         TableSpec("dead_letter", "_dead_letter", DEAD_LETTER, ("stage", "date"), 250_000),
+        TableSpec("stories", "stories", STORIES, ("date",), 250_000),
         TableSpec("feed_state", "_state/feeds", FEED_STATE, (), 500_000),
+        TableSpec("near_state", "_state/near", NEAR_STATE, ("date",), 1_000_000),
+        TableSpec("story_state", "_state/stories", STORY_STATE, (), 500_000),
         TableSpec("seen", "_state/seen", SEEN, (), 1_000_000),
     )
 }

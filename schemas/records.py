@@ -144,7 +144,8 @@ class Duplicate:
     canonical_article_id: str
     canonical_url: str
     kind: str
-    """``exact_url`` (same canonical URL) or ``exact_text`` (same normalised text hash)."""
+    """``exact_url`` (same canonical URL), ``exact_text`` (same normalised text hash) or ``near``
+    (MinHash-verified near-copy: edited, truncated or re-templated)."""
     similarity: float
     published: datetime | None
     fetched_at: datetime

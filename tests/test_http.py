@@ -369,3 +369,10 @@ def test_fetch_many_wraps_unexpected_errors() -> None:
         b"http://x/1",
         b"http://y/2",
     ]
+
+
+def test_lying_utf8_header_over_western_cp1252_text_is_read_as_cp1252() -> None:
+    """Several accents make cp1257/cp775 readings as clean as cp1252; the web's fallback wins."""
+    body = "<p>Zoë Müller opened a café serving crêpes and rye bread on the quay.</p>".encode("cp1252")
+    text, codec = decode_html(body, "utf-8")
+    assert codec == "cp1252" and "Zoë Müller" in text and "crêpes" in text

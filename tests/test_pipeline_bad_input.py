@@ -31,6 +31,16 @@ the structure was now rated for heavier vehicles than before the storm damaged i
 """
 
 
+CAFE = """
+<html><head><title>{title}</title></head><body><article><h1>{title}</h1>
+<p>Zoë Müller, who trained as a pastry chef in Lyon, opened a small café on the quay in Lowmere on Saturday,
+serving crêpes, strong coffee and a rye bread she says took her three winters to get right.</p>
+<p>The café seats twenty people and will stay open late on Fridays for readings by local writers. Müller said
+she chose the quay because the morning light there reminded her of the harbour where she grew up.</p>
+</article></body></html>
+"""
+
+
 def rss(items: list[str]) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Lowmere Gazette</title>'
@@ -52,13 +62,19 @@ SUMMARY = (
 )
 
 
+REPORT_SUMMARY = (
+    "The port authority published its annual report, showing container traffic up by a fifth. The report "
+    "credits the new cranes and a longer season for cruise ships, and warns that dredging costs will rise."
+)
+
+
 @pytest.fixture
 def lake(tmp_path: Path, http_server: LoopbackServer) -> tuple[Path, dict[str, int], LoopbackServer]:
     s = http_server
     s.add("/a/ok.html", STORY.format(title="Ferries to resume after pier repairs"))
     s.add("/a/report.pdf", b"%PDF-1.4 fake but typed as a PDF", content_type="application/pdf")
     s.add("/a/empty.html", "<html><body><nav><a href='/'>Home</a></nav><div id='app'></div></body></html>")
-    latin = STORY.format(title="Zoë Müller opens a café").replace("Ada Pennick", "Zoë Müller")
+    latin = CAFE.format(title="Zoë Müller opens a café")
     s.add("/a/latin.html", latin.encode("cp1252"), content_type="text/html; charset=utf-8")  # lies
     s.add(
         "/feeds/news.xml",
@@ -67,7 +83,7 @@ def lake(tmp_path: Path, http_server: LoopbackServer) -> tuple[Path, dict[str, i
                 item(s.url("/a/ok.html"), "Ferries to resume"),
                 item(s.url("/a/missing.html"), "Water rates hearing", SUMMARY),
                 item(s.url("/a/empty.html"), "An app shell with nothing in it"),
-                item(s.url("/a/report.pdf"), "Annual report", SUMMARY.replace("water board", "port board")),
+                item(s.url("/a/report.pdf"), "Annual report", REPORT_SUMMARY),
                 item(s.url("/a/latin.html"), "Café opens"),
                 item(None, "An item without a link"),
             ]

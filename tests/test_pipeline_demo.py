@@ -68,13 +68,29 @@ def test_summary_counters_match_the_lake(lake: tuple[Path, str], sql: duckdb.Duc
     assert kept + counters.get("clean_failed", 0) == counters["entries"]
 
 
-def test_tracked_link_collapses_into_the_clean_url(sql: duckdb.DuckDBPyConnection) -> None:
-    duplicates = rows(sql, "SELECT url, kind, canonical_url FROM duplicates")
-    assert len(duplicates) == 1
-    url, kind, canonical = duplicates[0]
-    assert kind == "exact_url" and "utm_source=rss" in url and "utm_" not in canonical
+def test_tracked_link_and_wire_copy_collapse(sql: duckdb.DuckDBPyConnection) -> None:
+    duplicates = rows(sql, "SELECT url, kind, canonical_url, similarity FROM duplicates ORDER BY kind")
+    assert [kind for _, kind, _, _ in duplicates] == ["exact_url", "near"]
+    (url, _, canonical, similarity), (copy, _, wire_kept, near_similarity) = duplicates
+    assert "utm_source=rss" in url and "utm_" not in canonical and similarity == 1.0
     kept = rows(sql, f"SELECT duplicate_urls FROM articles WHERE canonical_url = '{canonical}'")
     assert kept == [([url],)]
+    # The wire story ran in two outlets with an edited sentence: the earlier-published copy is kept.
+    assert "kenya-fishing-crew-rescued" in copy and "japanese-ship-finds-kenyan-fishermen" in wire_kept
+    assert 0.5 <= near_similarity < 1.0
+
+
+def test_one_event_in_two_outlets_is_one_story_and_a_week_later_is_another(sql: duckdb.DuckDBPyConnection) -> None:
+    story = dict(rows(sql, "SELECT regexp_extract(url, '[^/]+[.]html$'), story_id FROM articles"))
+    assert story["critical-minerals-talks-open.html"] == story["port-ellery-minerals-framework.html"]
+    assert story["minerals-pact-stalls-geneva.html"] != story["critical-minerals-talks-open.html"]
+    assert story["port-strike-ends.html"] != story["port-strike.html"]
+    stories = rows(
+        sql,
+        "SELECT article_count, len(sources) FROM stories WHERE story_id = "
+        f"'{story['critical-minerals-talks-open.html']}'",
+    )
+    assert stories == [(2, 2)]
 
 
 def test_missing_page_is_dead_lettered_and_falls_back_to_feed_summary(sql: duckdb.DuckDBPyConnection) -> None:
@@ -123,12 +139,8 @@ def test_sql_articles_per_entity_per_day(sql: duckdb.DuckDBPyConnection) -> None
         "WHERE entity IN ('japan', 'kenya') GROUP BY ALL ORDER BY 1, 2",
     )
     assert dict(((e, d), n) for e, d, n in per_day)[("kenya", "2024-05-07")] >= 2
-    wire = rows(
-        sql,
-        "SELECT count(DISTINCT source) FROM entities WHERE entity = 'kenya' "
-        "AND (url LIKE '%kenya-fishing-crew%' OR url LIKE '%kenyan-fishermen%')",
-    )
-    assert wire == [(2,)]  # the wire story ran in two outlets, both under entity=kenya
+    wire = rows(sql, "SELECT count(*) FROM entities WHERE entity = 'kenya' AND url LIKE '%kenyan-fishermen%'")
+    assert wire == [(1,)]  # the wire story is one article (its copy collapsed), under entity=kenya
     slugs = [s for (s,) in rows(sql, "SELECT DISTINCT entity FROM entities")]
     assert slugs and all(SLUG.match(s) for s in slugs)
     assert rows(sql, "SELECT count(*) FROM entities WHERE type NOT IN ('PER','ORG','LOC','MISC')") == [(0,)]
@@ -154,3 +166,14 @@ def test_sql_dead_letters_by_stage(sql: duckdb.DuckDBPyConnection) -> None:
     by_stage = dict(rows(sql, "SELECT stage, count(*) FROM dead_letters GROUP BY 1"))
     assert by_stage.get("fetch") == 1
     assert set(by_stage) <= {"fetch", "clean"}
+
+
+def test_every_story_id_has_a_stories_row(sql: duckdb.DuckDBPyConnection) -> None:
+    orphans = rows(sql, "SELECT count(*) FROM articles WHERE story_id NOT IN (SELECT story_id FROM stories)")
+    assert orphans == [(0,)]
+    counts = rows(
+        sql,
+        "SELECT any_value(s.article_count), count(a.article_id) FROM stories s JOIN articles a USING (story_id) "
+        "GROUP BY s.story_id",
+    )
+    assert all(stored == found for stored, found in counts)

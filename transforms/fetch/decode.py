@@ -102,12 +102,11 @@ def decode_html(body: bytes, declared_charset: str | None) -> tuple[str, str]:
     matches = from_bytes(body)
     best = matches.best()
     if best is not None:
-        # On a tie, take what browsers fall back to: short Latin text often cannot tell
-        # cp1250 from cp1252, and cp1252 is by far the more common on the web.
-        for match in matches:
-            if (match.chaos, match.coherence) == (best.chaos, best.coherence) and match.encoding == "cp1252":
-                best = match
-                break
+        # Among the readings with the least mess, take what browsers fall back to: Latin text
+        # often reads cleanly as cp1250, cp1257 or cp775 too (coherence then only guesses the
+        # language), and cp1252 is by far the most common of them on the web.
+        least = min(match.chaos for match in matches)
+        best = next((m for m in matches if m.chaos == least and m.encoding == "cp1252"), best)
         detected = _codec(best.encoding)
         if detected is not None and (text := _strict(body, detected)) is not None:
             return text, detected

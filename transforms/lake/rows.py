@@ -155,3 +155,28 @@ def seen_duplicate_row(duplicate: Duplicate, run_id: str) -> LakeRow:
             "run_id": run_id,
         },
     )
+
+
+def story_row(row: dict[str, Any], run_id: str) -> LakeRow:
+    """A ``stories`` row (from ``transforms.stories``), partitioned by the day of ``last_seen``."""
+    values = {key: value for key, value in row.items() if key != "date"}
+    values.update(schema_version=SCHEMA_VERSION, run_id=run_id)
+    return LakeRow("stories", hive_path("stories", [row["date"]]), values)
+
+
+def near_state_row(row: dict[str, Any], run_id: str) -> LakeRow:
+    """A ``_state/near`` row (signature of a kept article), partitioned by the day it was indexed."""
+    values = {**row, "schema_version": SCHEMA_VERSION, "run_id": run_id}
+    day = row["indexed_at"].astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return LakeRow("near_state", hive_path("near_state", [day]), values)
+
+
+def story_state_row(record: dict[str, Any], run_id: str) -> LakeRow:
+    values = {
+        "kind": record.get("kind"),
+        "story_id": record.get("story_id"),
+        "record": json.dumps(record, sort_keys=True, default=str),
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+    }
+    return LakeRow("story_state", "", values)

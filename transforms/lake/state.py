@@ -7,15 +7,21 @@ It lives beside the lake, so it works on any filesystem the lake works on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.records import FeedState
 from transforms.lake.catalog import live_files
+
+NEAR_HORIZON_DAYS = 7
+"""Near-duplicates are looked for among articles indexed in the last week (``_state/near``)."""
 
 SeenArticle = tuple[str, str]
 """(article_id, canonical URL) of an article already in the lake."""
@@ -30,6 +36,8 @@ class LakeState:
     """canonical URL -> the kept article it was ingested as (itself, or what it collapsed into)."""
     seen_hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
     """content hash -> the kept article with that text."""
+    stories: Sequence[Mapping[str, Any]] = ()
+    """The newest run's ``_state/stories`` records (live stories and vocabulary)."""
 
 
 def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
@@ -57,7 +65,33 @@ def load_state(output: str) -> LakeState:
         seen_urls.setdefault(str(row["canonical_url"]), article)
         if row["content_hash"]:
             seen_hashes.setdefault(str(row["content_hash"]), article)
-    return LakeState(feeds, seen_urls, seen_hashes)
+    return LakeState(feeds, seen_urls, seen_hashes, _story_records(files))
+
+
+def load_near_rows(output: str, horizon_days: int = NEAR_HORIZON_DAYS) -> list[dict[str, object]]:
+    """``_state/near`` signatures of the last ``horizon_days`` date partitions: memory stays bounded.
+
+    Called by the near-duplicate stage on its worker (not on the driver), so signatures are
+    never pickled into the pipeline graph.
+    """
+    paths = live_files(output).get("near_state", [])
+    days = sorted({_partition_day(p) for p in paths}, reverse=True)[: horizon_days + 1]
+    recent = [p for p in paths if _partition_day(p) in days]
+    return _read(recent, ["article_id", "canonical_url", "indexed_at", "shingles", "signature"])
+
+
+def _partition_day(path: str) -> str:
+    match = re.search(r"date=(\d{4}-\d{2}-\d{2})", path)
+    return match.group(1) if match else ""
+
+
+def _story_records(files: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """The story index the newest run left (each run writes the whole live index)."""
+    rows = _read(files.get("story_state", []), ["record", "run_id"])
+    if not rows:
+        return []
+    newest = max(str(row["run_id"]) for row in rows)
+    return [json.loads(str(row["record"])) for row in rows if row["run_id"] == newest]
 
 
 def next_feed_state(

@@ -1,0 +1,1 @@
+"""stories: same-event articles from different outlets share one ``story_id``."""
