@@ -25,8 +25,11 @@ lint: $(STAMP)
 
 check: lint test
 
+# Quality reports (JSON in eval/): near-duplicate precision/recall per edit level, ECB+ story B-cubed.
 eval: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
+	$(BIN)/python scripts/eval_near_dups.py
+	$(BIN)/python scripts/eval_stories.py
 
 golden: $(STAMP)
 	$(BIN)/python tests/golden/regenerate.py
