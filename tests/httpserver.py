@@ -17,7 +17,9 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -321,3 +323,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
         else:
             self._send(404, f"no route for {path}".encode(), (("Content-Type", "text/plain"),))
+
+
+def peak_bytes_during(action: Callable[[], None]) -> int:
+    """Peak Python allocation (all threads) while ``action`` runs: proves a fault stays bounded in memory."""
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak

@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import pickle
 import time
-import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from httpserver import LoopbackServer
+from httpserver import LoopbackServer, peak_bytes_during
 
 from transforms.errors import (
     BlockedURLError,
@@ -173,17 +172,6 @@ def test_redirect_to_file_url_is_blocked(http_server: LoopbackServer, client: Ht
 # -- size caps -----------------------------------------------------------------------------
 
 
-def _peak_bytes_during(action: Callable[[], None]) -> int:
-    """Peak Python allocation (all threads) while ``action`` runs."""
-    tracemalloc.start()
-    try:
-        action()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
 @pytest.mark.parametrize("path", ["/fault/huge", "/fault/huge?declare=1"])
 def test_huge_body_stops_at_cap_quickly_with_bounded_memory(
     http_server: LoopbackServer, client: HttpxClient, path: str
@@ -194,7 +182,7 @@ def test_huge_body_stops_at_cap_quickly_with_bounded_memory(
         assert "1,048,576" in caught.value.reason
 
     started = time.monotonic()
-    peak = _peak_bytes_during(fetch)
+    peak = peak_bytes_during(fetch)
     assert time.monotonic() - started < 3  # 50 MB never read
     assert peak < 6 * MB
 
@@ -208,7 +196,7 @@ def test_gzip_bomb_is_capped_on_decompressed_size(http_server: LoopbackServer, c
             client.get(http_server.url("/fault/gzip-bomb"))
         assert "decompressed" in caught.value.reason
 
-    assert _peak_bytes_during(fetch) < 6 * MB
+    assert peak_bytes_during(fetch) < 6 * MB
 
 
 # -- timeouts and broken connections -------------------------------------------------------

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import itertools
 import time
-import tracemalloc
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from httpserver import LoopbackServer, route
+from httpserver import LoopbackServer, peak_bytes_during, route
 
 from transforms.errors import (
     ConfigError,
@@ -153,16 +151,6 @@ FAULTS = [
 ]
 
 
-def _peak_bytes_during(action: Callable[[], None]) -> int:
-    tracemalloc.start()
-    try:
-        action()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
 @pytest.mark.parametrize(("path", "error", "seen", "seconds"), FAULTS, ids=[fault[0] for fault in FAULTS])
 def test_fault_routes_end_bounded_and_recorded(
     http_server: LoopbackServer, path: str, error: type[FetchError] | None, seen: list[str], seconds: float
@@ -179,7 +167,7 @@ def test_fault_routes_end_bounded_and_recorded(
                 outcome.append(failure)
 
     started = time.monotonic()
-    peak = _peak_bytes_during(fetch)
+    peak = peak_bytes_during(fetch)
     elapsed = time.monotonic() - started
     assert elapsed < seconds
     assert peak < 6 * MB

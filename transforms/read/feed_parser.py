@@ -565,17 +565,11 @@ def _scan_markup_end(text: str, start: int) -> int:
                 return -1
             i = close + 1
             continue
-        if text.startswith("<!--", i):
-            close = text.find("-->", i + 4)
-            if close < 0:
+        skipped = _skip_comment_or_pi(text, i, unclosed=-1)
+        if skipped is not None:
+            if skipped < 0:
                 return -1
-            i = close + 3
-            continue
-        if text.startswith("<?", i):
-            close = text.find("?>", i + 2)
-            if close < 0:
-                return -1
-            i = close + 2
+            i = skipped
             continue
         if char == "[":
             depth += 1
@@ -587,12 +581,15 @@ def _scan_markup_end(text: str, start: int) -> int:
     return -1
 
 
-def _skip_comment_or_pi(text: str, i: int) -> int | None:
-    """Where a comment or processing instruction starting at ``i`` ends; None if none starts there."""
+def _skip_comment_or_pi(text: str, i: int, unclosed: int | None = None) -> int | None:
+    """Where a comment or processing instruction starting at ``i`` ends (``unclosed``, default the
+    end of ``text``, when it never closes); None if none starts there."""
     for opener, closer in (("<!--", "-->"), ("<?", "?>")):
         if text.startswith(opener, i):
             close = text.find(closer, i + len(opener))
-            return len(text) if close < 0 else close + len(closer)
+            if close < 0:
+                return len(text) if unclosed is None else unclosed
+            return close + len(closer)
     return None
 
 
