@@ -30,6 +30,7 @@ eval: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 	$(BIN)/python scripts/eval_near_dups.py
 	$(BIN)/python scripts/eval_stories.py
+	$(BIN)/python scripts/eval_ner_pipeline.py
 
 golden: $(STAMP)
 	$(BIN)/python tests/golden/regenerate.py
