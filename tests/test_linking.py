@@ -71,3 +71,9 @@ def test_title_mentions_link_against_the_body() -> None:
     body = spans_of(("Wang Yi", "PER"))
     title = [Span(0, 4, "Wang", "PER", unlinked_id("Wang", "PER"))]
     assert link(title, "Wang heads to Moscow", extra=body)[0].entity_id == "nb:PER:wang-yi"
+
+
+def test_titles_are_stripped_from_people_only() -> None:
+    assert identity_text("Foreign Minister Wang Yi", "PER") == "Wang Yi"
+    assert identity_text("Foreign Ministry", "ORG") == "Foreign Ministry"
+    assert unlinked_id("Foreign Ministry", "ORG") == "nb:ORG:foreign-ministry"

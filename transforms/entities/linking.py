@@ -59,17 +59,18 @@ class Span:
     """True when the id came from the gazetteer (never re-linked)."""
 
 
-def identity_text(text: str) -> str:
-    """The part of a mention that identifies the entity: no leading titles, no possessive."""
+def identity_text(text: str, type_: str = "PER") -> str:
+    """The part of a mention that identifies the entity: no possessive, and for people no
+    leading titles ("Foreign Minister Wang Yi" is Wang Yi; the "Foreign Ministry" stays whole)."""
     words = _POSSESSIVE.sub("", text.strip()).split()
-    while len(words) > 1 and words[0] in HONORIFICS:
+    while type_ == "PER" and len(words) > 1 and words[0] in HONORIFICS:
         words = words[1:]
     return " ".join(words)
 
 
 def unlinked_id(text: str, type_: str) -> str:
     """Stable id for an entity the gazetteer does not know, from its identifying text."""
-    return stable_entity_id(identity_text(text), type_)
+    return stable_entity_id(identity_text(text, type_), type_)
 
 
 def defined_acronyms(text: str) -> dict[str, str]:

@@ -271,7 +271,7 @@ def _fullest_name(seen: Counter[tuple[str, str]]) -> tuple[str, str]:
     """The name an unlinked entity goes by: its longest identifying form ("Wang Yi", not "Mr Wang")."""
     forms = Counter[tuple[str, str]]()
     for (text, type_), count in seen.items():
-        forms[(identity_text(text), type_)] += count
+        forms[(identity_text(text, type_), type_)] += count
     (name, type_), _ = max(forms.items(), key=lambda item: (len(item[0][0].split()), item[1], item[0]))
     return name, type_
 
