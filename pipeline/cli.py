@@ -57,7 +57,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> 
     group.add_argument("--refetch", action="store_true", help="fetch entries already in the lake again")
     entities = parser.add_argument_group("entities")
     entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
-    entities.add_argument("--salience-threshold", type=float, default=0.05, help="min salience for a row in entities/")
+    entities.add_argument(
+        "--salience-threshold", type=float, default=0.03, help="min salience for a row in entities/ (default 0.03)"
+    )
     entities.add_argument(
         "--ner-model",
         default=None,

@@ -25,7 +25,7 @@ class RunConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     top_entities: int = 10
     """At most this many entities per article go to the ``entities/`` table."""
-    salience_threshold: float = 0.05
+    salience_threshold: float = 0.03
     """Entities below this salience stay in ``articles.entities`` but not in ``entities/``."""
     lock_stale_after: float = 6 * 3600.0
     """Seconds after which another host's lock on the lake is considered abandoned."""

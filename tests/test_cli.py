@@ -41,7 +41,7 @@ def write_archive(path: Path) -> list[str]:
             json.dumps(
                 {
                     "url": f"{BASE}/briefs/1",
-                    "title": "Brief",
+                    "title": "Fisheries accord signed",
                     "published": "2024-05-09T08:00:00Z",
                     "source": "Archive",
                     "text": "Canada and Mexico signed a fisheries accord on Thursday. "

@@ -42,7 +42,8 @@ TEXT = (
 
 @pytest.fixture(scope="module")
 def tagger() -> EntityTagger:
-    return EntityTagger.load()
+    """The gazetteer ruler alone: these tests pin its matching rules (the model has its own tests)."""
+    return EntityTagger.load(model="gazetteer")
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +210,7 @@ def _ref(slug: str, value: float) -> EntityRef:
 
 
 def test_salient_top_k_and_threshold() -> None:
-    entities = [_ref("b", 0.3), _ref("a", 0.3), _ref("c", 0.9), _ref("d", 0.04), _ref("e", 0.05)]
+    entities = [_ref("b", 0.3), _ref("a", 0.3), _ref("c", 0.9), _ref("d", 0.02), _ref("e", 0.03)]
     assert [e.slug for e in salient(entities)] == ["c", "a", "b", "e"]
     assert [e.slug for e in salient(entities, top_k=2)] == ["c", "a"]
     assert [e.slug for e in salient(entities, threshold=0.5)] == ["c"]

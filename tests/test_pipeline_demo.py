@@ -158,7 +158,7 @@ def test_sql_one_articles_entities_agree_with_entity_table(sql: duckdb.DuckDBPyC
         f"SELECT entity, salience FROM entities WHERE article_id = '{article_id}' ORDER BY salience DESC, entity",
     )
     assert from_table and set(from_table) <= set(from_article)
-    assert all(salience >= 0.05 for _, salience in from_table) and len(from_table) <= 10
+    assert all(salience >= 0.03 for _, salience in from_table) and len(from_table) <= 10
     assert rows(sql, f"SELECT DISTINCT title FROM entities WHERE article_id = '{article_id}'") == [(title,)]
 
 
