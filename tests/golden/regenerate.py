@@ -29,6 +29,7 @@ from transforms.errors import FeedParseError  # noqa: E402
 from transforms.read.feed_parser import parse_feed  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from entities_golden import regenerate_entities  # noqa: E402
 from extraction_golden import regenerate_extraction  # noqa: E402
 
 FEEDS_DIR = GOLDEN_DIR / "feeds"
@@ -91,6 +92,7 @@ def regenerate_feeds() -> list[Path]:
 SECTIONS: dict[str, Callable[[], list[Path]]] = {
     "feeds": regenerate_feeds,
     "extraction": lambda: regenerate_extraction(GOLDEN_DIR),
+    "entities": lambda: regenerate_entities(GOLDEN_DIR),
 }
 
 

@@ -6,11 +6,12 @@ never a partition named ``mr-wang``. The rules, applied to one article at a time
 
 1. Honorifics and titles in front of a name are not part of its identity: "Mr Wang" is
    identified as "Wang", "President Joe Biden" as "Joe Biden".
-2. A one-word person mention ("Wang") links to the one multi-word person mention of the same
-   article containing that word ("Wang Yi"). If two people share the word ("Joe Biden",
-   "Hunter Biden"), it stays unlinked rather than guess.
+2. A one-word mention ("Wang") links to the one multi-word person mention of the same article
+   containing that word ("Wang Yi"), and becomes a person even if the model typed it ORG or
+   MISC. If two people share the word ("Joe Biden", "Hunter Biden"), it stays unlinked.
 3. An acronym the text defines — "Shanghai Cooperation Organisation (SCO)" or
-   "SCO (Shanghai Cooperation Organisation)" — links to its long form wherever it appears.
+   "SCO (Shanghai Cooperation Organisation)" — links to its long form wherever it appears, and
+   takes the long form's type. Hyphenated words give one initial per part ("Pan-African" -> PA).
 
 Gazetteer ids always win: a span the ruler linked (a Wikidata QID or ``nb:`` id from the
 gazetteer) is never re-linked to an ad-hoc id.
@@ -85,14 +86,19 @@ def defined_acronyms(text: str) -> dict[str, str]:
     return found
 
 
+def _initials(word: str) -> list[str]:
+    """Initials a word gives an acronym: one per capitalised hyphen part ("Pan-African" -> P, A)."""
+    return [part[0] for part in word.split("-") if part[:1].isupper()]
+
+
 def _trim_to_initials(long_form: str, acronym: str) -> str | None:
-    """The shortest tail of ``long_form`` whose capitalised initials spell ``acronym``."""
-    letters = [c for c in acronym if c.isalpha()]
+    """The longest tail of ``long_form`` whose capitalised initials spell ``acronym``."""
+    letters = [c.upper() for c in acronym if c.isalpha()]
     words = long_form.split()
     for start in range(len(words)):
         tail = words[start:]
-        initials = [w[0] for w in tail if w not in _MINOR and w[:1].isupper()]
-        if [c.upper() for c in initials] == [c.upper() for c in letters] and tail[0] not in _MINOR:
+        initials = [c.upper() for w in tail if w not in _MINOR for c in _initials(w)]
+        if initials == letters and tail[0] not in _MINOR:
             return " ".join(tail)
     return None
 
@@ -104,14 +110,17 @@ def link(spans: Sequence[Span], text: str, extra: Iterable[Span] = ()) -> list[S
     context = [*relinked, *(_by_identity(span) for span in extra)]
     people = _full_names(context)
     acronyms = defined_acronyms(text)
-    long_forms = {span.text: span.entity_id for span in context if span.text in acronyms.values()}
+    long_forms = {span.text: span for span in context if span.text in acronyms.values()}
     result = []
     for span in relinked:
-        if not span.linked and span.type == "PER":
-            span = _to_full_name(span, people)
         if not span.linked and span.text in acronyms:
-            long_form = acronyms[span.text]
-            span = replace(span, entity_id=long_forms.get(long_form) or stable_entity_id(long_form, span.type))
+            long_form = long_forms.get(acronyms[span.text])
+            if long_form is not None:
+                span = replace(span, entity_id=long_form.entity_id, type=long_form.type)
+            else:
+                span = replace(span, entity_id=stable_entity_id(acronyms[span.text], span.type))
+        elif not span.linked:
+            span = _to_full_name(span, people)
         result.append(span)
     return result
 
@@ -137,10 +146,12 @@ def _full_names(spans: Iterable[Span]) -> dict[str, set[str]]:
 
 
 def _to_full_name(span: Span, people: dict[str, set[str]]) -> Span:
-    words = identity_text(span.text).split()
+    """A one-word mention that is a word of exactly one person's full name is that person, even
+    when the model typed it ORG or MISC ("praised Okonjo" after "Amara Okonjo")."""
+    words = identity_text(span.text, "PER").split()
     if len(words) != 1:
         return span
     owners = people.get(words[0], set())
     if len(owners) == 1:
-        return replace(span, entity_id=next(iter(owners)))
+        return replace(span, entity_id=next(iter(owners)), type="PER")
     return span
