@@ -28,10 +28,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,8 @@ TOKENIZER_CALLBACK = "newsbeam.conll_tokenizer.v1"
 """Name of the ``[initialize.before_init]`` callback in the config; registered by ``main``.
 Only training needs it: the rules it sets are saved with the tokenizer, so ``spacy.load``
 of the packaged model does not."""
+TAGGER_TOKENIZER_CALLBACK = "newsbeam.tagger_tokenizer.v1"
+"""Alternative ``before_init``: train with the gazetteer tagger's tokenizer instead."""
 
 Mode = Literal["gold", "spaces", "news"]
 """How a CoNLL article is turned into input: ``gold`` = its own tokens (a pre-tokenised Doc);
@@ -223,7 +226,7 @@ def conll_tokenizer(nlp: Language) -> Language:
     """
     tokenizer = nlp.tokenizer
     assert isinstance(tokenizer, Tokenizer)
-    infixes = []
+    infixes: list[str | re.Pattern[str]] = []
     for pattern in nlp.Defaults.infixes or ():
         if pattern == _LETTER_HYPHEN:
             infixes.append(_DASH)
@@ -237,13 +240,24 @@ def conll_tokenizer(nlp: Language) -> Language:
     return nlp
 
 
-def _make_conll_tokenizer() -> Callable[[Language], Language]:
-    return conll_tokenizer
+def tagger_tokenizer(nlp: Language) -> Language:
+    """Give ``nlp`` the gazetteer tagger's tokenizer: default infixes (hyphens split) + "U.S.-led" split.
+
+    Not the packaged choice; kept so a model trained with it (``TAGGER_TOKENIZER_CALLBACK``) can
+    be compared: splitting lets the gazetteer match "US" in "US-backed".
+    """
+    from transforms.entities.tagger import _ABBREVIATION_HYPHEN
+
+    tokenizer = nlp.tokenizer
+    assert isinstance(tokenizer, Tokenizer)
+    tokenizer.infix_finditer = compile_infix_regex([*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]).finditer
+    return nlp
 
 
 def register_callbacks() -> None:
-    """Register the config's tokenizer callback (training only; loading needs nothing)."""
-    spacy.registry.callbacks.register(TOKENIZER_CALLBACK, func=_make_conll_tokenizer)
+    """Register the config's tokenizer callbacks (training only; loading needs nothing)."""
+    spacy.registry.callbacks.register(TOKENIZER_CALLBACK, func=lambda: conll_tokenizer)
+    spacy.registry.callbacks.register(TAGGER_TOKENIZER_CALLBACK, func=lambda: tagger_tokenizer)
 
 
 def token_agreement(nlp: Language, articles: Sequence[Article], mode: Mode) -> tuple[float, float]:
@@ -333,9 +347,7 @@ class Scores:
         for label, c in rows:
             lines.append(f"{label:<8}{c.precision:>8.4f}{c.recall:>8.4f}{c.f1:>8.4f}{c.tp + c.fn:>8d}")
         if self.seconds:
-            lines.append(
-                f"({self.tokens} tokens in {self.seconds:.1f} s: {self.tokens / self.seconds:,.0f} tokens/s)"
-            )
+            lines.append(f"({self.tokens} tokens in {self.seconds:.1f} s: {self.tokens / self.seconds:,.0f} tokens/s)")
         return "\n".join(lines)
 
 
@@ -371,12 +383,20 @@ def evaluate(
 
 
 def to_docbin(nlp: Language, articles: Sequence[Article], modes: Sequence[Mode]) -> DocBin:
-    """Gold Docs (CoNLL tokens and entities), one per article and mode, text spaced as ``mode``."""
-    docbin = DocBin(attrs=["ENT_IOB", "ENT_TYPE"], store_user_data=False)
+    """Gold Docs (CoNLL tokens, sentences, entities), one per article and mode, text spaced as ``mode``.
+
+    Sentence starts are stored so ``gold_preproc = true`` (train on CoNLL's own tokens, one
+    sentence per example) can be tried from the same files.
+    """
+    docbin = DocBin(attrs=["ENT_IOB", "ENT_TYPE", "SENT_START"], store_user_data=False)
     for mode in modes:
         for article in articles:
             rendered = render(article, mode)
-            docbin.add(Doc(nlp.vocab, words=rendered.words, spaces=rendered.spaces, ents=rendered.tags))
+            starts: list[bool | int | None] = [
+                i == 0 or rendered.words[i - 1] == "\n" for i in range(len(rendered.words))
+            ]
+            doc = Doc(nlp.vocab, words=rendered.words, spaces=rendered.spaces, ents=rendered.tags, sent_starts=starts)
+            docbin.add(doc)
     return docbin
 
 
@@ -414,9 +434,7 @@ def package(model_best: Path, output: Path) -> None:
             "version": "0.1.0",
             "description": "CNN NER (PER, ORG, LOC, MISC) trained by scripts/train_ner.py on CoNLL-2003 "
             "English train, selected on its dev set; tokenizer keeps hyphen compounds whole.",
-            "sources": [
-                {"name": "CoNLL-2003 (Reuters RCV1)", "url": "https://www.clips.uantwerpen.be/conll2003/ner/"}
-            ],
+            "sources": [{"name": "CoNLL-2003 (Reuters RCV1)", "url": "https://www.clips.uantwerpen.be/conll2003/ner/"}],
         }
     )
     if output.exists():
@@ -429,29 +447,59 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def report(model: Path, corpus: Path, limit: int | None = None) -> dict[str, float]:
+def with_variant(
+    nlp: Language, ruler: Literal["none", "before", "after", "fill"], tokenizer: Literal["model", "tagger"]
+) -> Language:
+    """``nlp`` changed the way the tagger might combine it, for measuring (never packaged).
+
+    ``ruler``: the packaged gazetteer as an ``entity_ruler`` in front of the model (the model
+    respects its spans), after it with ``overwrite_ents`` (the tagger's seam), or after it
+    only filling gaps (``fill``: model spans win overlaps).
+    ``tokenizer="tagger"``: the tagger's tokenizer (default infixes + "U.S.-led" split).
+    """
+    from transforms.entities.gazetteer import default_gazetteer
+
+    if tokenizer == "tagger":
+        tagger_tokenizer(nlp)
+    if ruler != "none":
+        where = {"before": "ner"} if ruler == "before" else {"after": "ner"}
+        overwrite = ruler == "after"
+        entity_ruler = nlp.add_pipe(
+            "entity_ruler",
+            config={"phrase_matcher_attr": "ORTH", "overwrite_ents": overwrite, "validate": False},
+            **where,  # type: ignore[arg-type]
+        )
+        entity_ruler.add_patterns(default_gazetteer().patterns())  # type: ignore[attr-defined]
+    return nlp
+
+
+def report(
+    model: Path,
+    corpus: Path,
+    *,
+    ruler: Literal["none", "before", "after", "fill"] = "none",
+    tokenizer: Literal["model", "tagger"] = "model",
+) -> dict[str, float]:
     """Print dev scores on gold tokens and raw text (and tokenizer agreement); return the F1s."""
-    nlp = spacy.load(model)
-    dev = read_conll(corpus / "valid.txt.gz")[:limit]
+    nlp = with_variant(spacy.load(model), ruler, tokenizer)
+    dev = read_conll(corpus / "valid.txt.gz")
     results: dict[str, float] = {}
     for mode in ("spaces", "news"):
         tokens, entities = token_agreement(nlp, dev, mode)
-        print(
-            f"tokenizer on {mode} text: {tokens:.4f} of gold tokens, {entities:.4f} of entities token-aligned"
-        )
-    for mode in ("gold", "spaces", "news"):
+        print(f"tokenizer on {mode} text: {tokens:.4f} of gold tokens, {entities:.4f} of entities token-aligned")
+    modes: tuple[Mode, ...] = ("gold", "spaces", "news")
+    for mode in modes:
         scores = evaluate(nlp, dev, mode)
         print(scores.table(f"\ndev, {mode} ({'CoNLL tokens' if mode == 'gold' else 'raw text'})"))
         results[mode] = scores.overall.f1
-    print(f"\nmodel {model}: {directory_size(model) / 1e6:.1f} MB on disk")
+    print(f"\nmodel {model}: {directory_size(model) / 1e6:.1f} MB on disk; ruler={ruler}, tokenizer={tokenizer}")
+    print("F1 " + "  ".join(f"{mode}={f1:.4f}" for mode, f1 in results.items()))
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with train.txt.gz, valid.txt.gz"
-    )
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with train.txt.gz, valid.txt.gz")
     parser.add_argument("--build", type=Path, default=DEFAULT_BUILD, help="DocBins and training output")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the packaged model goes")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -462,17 +510,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how training articles are spaced as raw text ('both': each article once per style)",
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    parser.add_argument(
-        "--no-package", action="store_true", help="train and evaluate, leave the package alone"
-    )
+    parser.add_argument("--no-package", action="store_true", help="train and evaluate, leave the package alone")
     parser.add_argument("--eval-only", type=Path, nargs="?", const=DEFAULT_OUTPUT, metavar="MODEL")
+    parser.add_argument(
+        "--ruler", choices=["none", "before", "after", "fill"], default="none", help="eval: add the gazetteer"
+    )
+    parser.add_argument("--tokenizer", choices=["model", "tagger"], default="model", help="eval: swap the tokenizer")
     args = parser.parse_args(argv)
 
     if not (args.corpus / "train.txt.gz").is_file():
         print(f"CoNLL-2003 not found in {args.corpus}", file=sys.stderr)
         return 2
     if args.eval_only is not None:
-        report(args.eval_only, args.corpus)
+        report(args.eval_only, args.corpus, ruler=args.ruler, tokenizer=args.tokenizer)
         return 0
 
     overrides = dict(item.split("=", 1) for item in args.set)

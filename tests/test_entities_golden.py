@@ -37,4 +37,4 @@ def test_goldens_show_the_linking_rules(tagger: EntityTagger) -> None:
     assert by_text["Okonjo"] == {("PER", "nb:PER:amara-okonjo")}
     assert by_text["Mr Feldmann"] == {("PER", "nb:PER:jonas-feldmann")}
     assert by_text["French"] == {("MISC", "nb:LOC:france")} and by_text["Kenyan"] == {("MISC", "nb:LOC:kenya")}
-    assert {entity_id for _, entity_id in by_text["PASC"]} == {"nb:MISC:pan-african-shipping-council"}
+    assert {entity_id for _, entity_id in by_text["PASC"]} == {"nb:ORG:pan-african-shipping-council"}
