@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint check eval clean golden gazetteer model
+.PHONY: test demo lint check eval clean golden gazetteer model bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ eval: $(STAMP)
 	$(BIN)/python scripts/eval_near_dups.py
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
+
+# Speed, memory and scale (bench/report.json + bench/report.md; peers in their own venv, bench/.peers-venv).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# Small sizes, no peers, under 3 minutes: CI runs it so the benchmark cannot rot (bench/report-quick.*).
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 golden: $(STAMP)
 	$(BIN)/python tests/golden/regenerate.py

@@ -1,0 +1,1 @@
+"""Benchmarks of newsbeam (``make bench``); see bench/README.md."""

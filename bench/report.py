@@ -1,0 +1,307 @@
+"""The report's headline (numbers against their aims, the biggest costs per article) and its markdown.
+
+The JSON report holds everything; the markdown is the short version a person reads first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import rounded
+
+PLUMBING_AIM = 1.10
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def costs_per_article(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Milliseconds per input page of each stage (stage work over the pages that entered the run),
+    plus the plumbing: end-to-end time not spent in any stage's own work."""
+    stages = _get(report, "sections", "stages") or {}
+    pages = _get(report, "sections", "e2e", "pages") or _get(stages, "clean", "items")
+    if not pages or "clean" not in stages:
+        return []
+    parts = {
+        "read JSONL": _get(stages, "read", "median_seconds"),
+        "clean (trafilatura)": _get(stages, "clean", "median_seconds"),
+        "near dup (MinHash + LSH)": _get(stages, "near_dup", "median_seconds"),
+        "entities (spaCy)": _get(stages, "entities", "median_seconds"),
+        "stories": _get(stages, "stories", "median_seconds"),
+        "lake rows": _get(stages, "rows", "median_seconds"),
+        "Parquet write": _get(stages, "parquet", "median_seconds"),
+        "stage setup (models)": (_get(stages, "clean", "setup_seconds") or 0)
+        + (_get(stages, "entities", "setup_seconds") or 0),
+    }
+    costs = [
+        {"cost": name, "ms_per_page": rounded(seconds / pages * 1000)} for name, seconds in parts.items() if seconds
+    ]
+    total = sum(seconds for seconds in parts.values() if seconds)
+    run = _get(report, "sections", "e2e", "median_run_seconds")
+    if run:
+        costs.append(
+            {
+                "cost": "plumbing (Beam, shuffles, pickling, repeated work, publication)",
+                "ms_per_page": rounded((run - total) / pages * 1000),
+            }
+        )
+    return sorted(costs, key=lambda c: -c["ms_per_page"])
+
+
+def _row(
+    metric: str, value: Any, unit: str = "", aim: str = "", ok: bool | None = None, note: str = ""
+) -> dict[str, Any]:
+    return {"metric": metric, "value": value, "unit": unit, "aim": aim, "ok": ok, "note": note}
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    s = report.get("sections", {})
+    rows: list[dict[str, Any]] = []
+    add = rows.append
+    if v := _get(s, "stages", "feeds", "rss_50_items", "per_second"):
+        add(
+            _row(
+                "feeds parsed/s (50-item RSS)",
+                v,
+                "feeds/s",
+                note=f"{_get(s, 'stages', 'feeds', 'rss_50_items', 'entries_per_second')} entries/s",
+            )
+        )
+    if v := _get(s, "stages", "feeds", "corpus", "per_second"):
+        add(_row("feeds parsed/s (feedparser test corpus)", v, "feeds/s"))
+    for name, key, unit in (
+        ("pages cleaned/s", "clean", "pages/s"),
+        ("MinHash signatures/s", "minhash", "signatures/s"),
+        ("near-dup stage", "near_dup", "articles/s"),
+        ("stories stage", "stories", "articles/s"),
+    ):
+        if v := _get(s, "stages", key, "per_second"):
+            add(_row(name, v, unit))
+    if v := _get(s, "stages", "entities", "tokens_per_second"):
+        add(_row("NER tokens/s", v, "tokens/s", note=str(_get(s, "stages", "entities", "tagger"))))
+    if v := _get(s, "stages", "parquet", "per_second"):
+        add(_row("Parquet rows/s (real articles, all tables)", v, "rows/s"))
+    e2e = s.get("e2e") or {}
+    stage_total = sum(c["ms_per_page"] for c in costs_per_article(report) if not c["cost"].startswith("plumbing"))
+    if e2e.get("median_run_seconds") and stage_total:
+        ratio = rounded(e2e["median_run_seconds"] * 1000 / e2e["pages"] / stage_total)
+        add(
+            _row(
+                "plumbing overhead (end to end / sum of stages)",
+                ratio,
+                "x",
+                f"<= {PLUMBING_AIM}",
+                ratio <= PLUMBING_AIM,
+            )
+        )
+    if v := e2e.get("articles_per_cpu_second"):
+        add(
+            _row(
+                "end to end, real pages",
+                v,
+                "pages per CPU-second",
+                note=f"{e2e.get('pages_per_second_wall')} pages/s wall",
+            )
+        )
+    peers = s.get("peers") or {}
+    base = _get(peers, "newsbeam_clean", "pages_per_second")
+    for name in ("news-please", "newspaper4k", "fundus"):
+        if (rate := _get(peers, name, "pages_per_second")) and base:
+            f1 = _get(peers, name, "quality", "dragnet", "mean_f1") or _get(peers, name, "quality", "fundus", "mean_f1")
+            add(
+                _row(
+                    f"newsbeam cleaning speed / {name}",
+                    rounded(base / rate),
+                    "x",
+                    note=f"{name} {rate} pages/s, F1 {f1}",
+                )
+            )
+    if f1 := _get(peers, "newsbeam_clean", "quality", "dragnet", "mean_f1"):
+        add(_row("newsbeam extraction F1 (Dragnet)", f1))
+    fetch = s.get("fetch") or {}
+    for name in ("defaults", "wide_pool", "aim"):
+        if part := fetch.get(name):
+            limits = part["in_flight_limit_respected"] and part["rate_limit_respected"]
+            add(
+                _row(
+                    f"fetch {fetch['pages']} pages / {fetch['hosts']} hosts: {name}",
+                    part["median_wall_seconds"],
+                    "s",
+                    "<= 5" if name == "aim" else "",
+                    part["median_wall_seconds"] <= 5 if name == "aim" else None,
+                    f"{part['config']}; floor {part['theoretical_floor_seconds']} s; limits respected: {limits}",
+                )
+            )
+    lake = s.get("lake") or {}
+    if batch := lake.get("batch"):
+        add(
+            _row(
+                f"lake write {batch['articles']:,} articles (articles + entities + publish)",
+                batch["write_total_seconds"],
+                "s",
+                "<= 60",
+                batch["write_total_seconds"] <= 60,
+                f"files: {batch['files']}",
+            )
+        )
+        for query, aim in (
+            ("entity_per_day_frequent", 100),
+            ("entity_per_day_tail", 100),
+            ("top_entities", 200),
+            ("one_day_articles", None),
+        ):
+            for route in ("catalog", "glob"):
+                ms = _get(lake, "queries", route, query, "median_ms")
+                if ms is not None:
+                    add(
+                        _row(
+                            f"query {query} ({route})", ms, "ms", f"<= {aim}" if aim else "", ms <= aim if aim else None
+                        )
+                    )
+    scaling = s.get("scaling") or {}
+    largest = next((r for r in reversed(scaling.get("runs", [])) if r["articles"] >= 100_000), None)
+    if largest:
+        rss, finished = largest["max_rss_mib"], largest.get("finished")
+        verdict = rss <= 2048 if finished else (False if rss > 2048 else None)
+        note = "" if finished else "run stopped at the cap: a lower bound"
+        add(_row("peak RSS, 100k-article batch run", rss, "MiB", "<= 2048", verdict, note))
+    if v := _get(s, "memory", "lsh_index", "peak_rss_mib"):
+        add(_row(f"peak RSS, LSH index at {_get(s, 'memory', 'lsh_index', 'signatures'):,} signatures", v, "MiB"))
+    for run in scaling.get("runs", []):
+        if run.get("finished"):
+            add(
+                _row(
+                    f"end to end {run['articles']:,} synthetic articles",
+                    run["ms_per_article"],
+                    "ms/article",
+                    note=f"{run['cpu_ms_per_article']} CPU ms/article, {run['max_rss_mib']} MiB peak",
+                )
+            )
+        else:
+            projected = f"; projected {run['projected_seconds']} s" if run.get("projected_seconds") else ""
+            add(
+                _row(
+                    f"end to end {run['articles']:,} synthetic articles",
+                    "not finished",
+                    note=run.get("why", "") + projected,
+                )
+            )
+    return {"rows": rows, "costs_per_article": costs_per_article(report)}
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    head = report.get("headline", {})
+    out = [
+        f"# newsbeam benchmark ({report['mode']}, {report['date']})",
+        "",
+        f"{m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, load average at start "
+        f"{m['load_average_at_start']}; total {report['total_seconds']:.0f} s. Tagger: {report['tagger']}. "
+        "Times are medians over repeats on a shared machine: compare ratios from the same run, not absolute times "
+        "across runs. Everything is in `report.json` beside this file.",
+        "",
+        "## Headline",
+        "",
+    ]
+    ok: Callable[[Any], str] = lambda v: "" if v is None else ("yes" if v else "**no**")  # noqa: E731
+    out.append(
+        _table(
+            ["metric", "value", "unit", "aim", "met", "note"],
+            [[r["metric"], r["value"], r["unit"], r["aim"], ok(r["ok"]), r["note"]] for r in head.get("rows", [])],
+        )
+    )
+    costs = head.get("costs_per_article", [])
+    if costs:
+        out += ["", "## Cost per page, real pages, end to end (biggest first)", ""]
+        out.append(_table(["cost", "ms per page"], [[c["cost"], c["ms_per_page"]] for c in costs]))
+    sections = report.get("sections", {})
+    peers = sections.get("peers") or {}
+    if peers and "skipped" not in peers:
+        out += ["", "## Peers on the same pages (CPU only, one process each)", ""]
+        rows = []
+        for name, part in peers.items():
+            if not isinstance(part, dict):
+                continue
+            if "skipped" in part:
+                rows.append([name, "", "", "", "", part["skipped"]])
+                continue
+            quality = part.get("quality", {})
+            rows.append(
+                [
+                    f"{name} {part.get('version', '')}".strip(),
+                    part.get("pages", ""),
+                    part.get("pages_per_second", ""),
+                    _get(quality, "dragnet", "mean_f1") or "",
+                    _get(quality, "fundus", "mean_f1")
+                    or _get(part, "quality_on_fundus_pages", "fundus", "mean_f1")
+                    or "",
+                    part.get("extractor", ""),
+                ]
+            )
+        out.append(_table(["extractor", "pages", "pages/s", "F1 Dragnet", "F1 Fundus pages", "note"], rows))
+    lake = sections.get("lake") or {}
+    if batch := lake.get("batch"):
+        out += ["", "## Lake", ""]
+        sched = lake["scheduled_day"]
+        out.append(
+            f"{batch['articles']:,} articles over {batch['days']} days ({batch['entity_vocabulary']}): "
+            f"{batch['rows']['entities']:,} entity rows in {batch['files']['entities']:,} files; write "
+            f"{batch['write_seconds']} s. A scheduled day of {sched['runs']} runs then took "
+            f"{sched['files_before_compaction']['entities']:,} entity files, "
+            f"{sched['files_after_compaction']['entities']:,} after compaction ({sched['compaction_seconds']} s)."
+        )
+        q = lake.get("queries", {})
+        rows = [
+            [name, _get(q, "catalog", name, "median_ms"), _get(q, "glob", name, "median_ms")]
+            for name in ("entity_per_day_frequent", "entity_per_day_tail", "top_entities", "one_day_articles")
+        ]
+        out += ["", _table(["query (ms)", "catalog (lake_sql.connect)", "glob"], rows)]
+        diag = q.get("diagnostics", {})
+        if diag:
+            plain = diag.get("catalog_files_without_union_by_name", {})
+            folder = _get(diag, "entity_folder_glob", "entity_per_day_frequent", "median_ms")
+            out.append(
+                f"\nDiagnostics: catalog connect {_get(q, 'catalog', 'connect_ms')} ms; the same catalog files "
+                f"without `union_by_name`: entity lookup {_get(plain, 'entity_per_day_frequent', 'median_ms')} ms; "
+                f"glob of the entity's own folder only: {folder} ms."
+            )
+    scaling = sections.get("scaling") or {}
+    if scaling.get("runs"):
+        out += ["", "## Scaling (synthetic `--input` text records: cleaning skipped)", "", scaling.get("what", ""), ""]
+        out.append(
+            _table(
+                ["articles", "run s", "ms/article", "CPU ms/article", "peak RSS MiB", "files", "note"],
+                [
+                    [
+                        f"{r['articles']:,}",
+                        r.get("run_seconds", ""),
+                        r.get("ms_per_article", ""),
+                        r.get("cpu_ms_per_article", ""),
+                        r["max_rss_mib"],
+                        r.get("files", ""),
+                        r.get("why", "")
+                        + (f" projected {r['projected_seconds']} s" if r.get("projected_seconds") else ""),
+                    ]
+                    for r in scaling["runs"]
+                ],
+            )
+        )
+    for name, error in (report.get("errors") or {}).items():
+        out += ["", f"**{name} failed:** `{error.strip().splitlines()[-1]}` (traceback in the JSON)"]
+    out += ["", f"Section times (s): {report.get('section_seconds')}", ""]
+    return "\n".join(out)
