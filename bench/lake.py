@@ -59,6 +59,14 @@ def _write(output: str, run_id: str, groups: dict[tuple[str, str], list[dict[str
     return seconds
 
 
+def _salient_default(name: str) -> Any:
+    import inspect
+
+    from transforms.entities.tagger import salient
+
+    return inspect.signature(salient).parameters[name].default
+
+
 def _files(output: Path) -> dict[str, int]:
     return {
         table: sum(1 for _ in (output / table).rglob("*.parquet")) if (output / table).is_dir() else 0
@@ -166,7 +174,8 @@ def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -
         "articles": articles,
         "days": days,
         "entity_vocabulary": f"packaged gazetteer + {TAIL_ENTITIES:,} unlinked names, Zipf exponent "
-        f"{synthetic.ZIPF_ENTITIES}, 2-8 entities per article, top-10 salient >= 0.05 get an entities/ row",
+        f"{synthetic.ZIPF_ENTITIES}, 2-8 entities per article, the product's salient() default cut "
+        f"(top {_salient_default('top_k')}, salience >= {_salient_default('threshold')}) decides entities/ rows",
         "rows": rows,
         "files": _files(output),
         "write_seconds": {key: rounded(value) for key, value in write.items()},
