@@ -435,9 +435,7 @@ def read_organizations(source: Path) -> list[Candidate]:
 # compile
 
 
-def compile_entries(
-    candidates: list[Candidate], log: Counter[str], unresolved: list[str]
-) -> list[GazetteerEntry]:
+def compile_entries(candidates: list[Candidate], log: Counter[str], unresolved: list[str]) -> list[GazetteerEntry]:
     """Filter aliases, resolve ambiguous ones, assign ids and unique slugs.
 
     Counts go to ``log``; aliases dropped from every claimant go to ``unresolved``.
