@@ -86,17 +86,18 @@ class Stage(beam.DoFn):  # type: ignore[misc]
                 return str(value)
         return None
 
+    def reject(self, error: BaseException, input_id: str, excerpt_text: str | bytes | None = None) -> Any:
+        """The dead letter for ``error`` as this stage's ``dead_letter`` output, counted in the summary."""
+        counter("dead_letters").inc()
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, input_id, excerpt_text))
+
     def process(self, element: Any) -> Iterator[Any]:
         try:
             # Materialised so an element either succeeds whole or becomes one dead letter.
             outputs = list(self.handle(element))
         except Exception as error:  # noqa: BLE001 - routed to the dead-letter table, not swallowed
-            counter("dead_letters").inc()
             counter(f"{self.stage}_failed").inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER,
-                dead_letter(self.stage, error, self.input_id(element), self.input_excerpt(element)),
-            )
+            yield self.reject(error, self.input_id(element), self.input_excerpt(element))
             return
         yield from outputs
 

@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
-from transforms.base import DEAD_LETTER, apply_stage, counter, dead_letter
+from transforms.base import apply_stage, counter
 from transforms.errors import FetchError, UnsupportedContent
 from transforms.fetch.decode import decode_html
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
@@ -81,8 +81,7 @@ class FetchPageBatch(HttpStage):
                 page = page_from_response(entry, outcome)
             except FetchError as error:
                 counter("pages_failed").inc()
-                counter("dead_letters").inc()
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, entry.link, entry.title))
+                yield self.reject(error, entry.link, entry.title)
                 yield page_without_html(entry, error.reason)
                 continue
             counter("pages_fetched").inc()

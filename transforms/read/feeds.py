@@ -16,7 +16,7 @@ from typing import Any
 import apache_beam as beam
 
 from schemas.records import FeedSpec
-from transforms.base import DEAD_LETTER, MAIN, Stage, counter, dead_letter
+from transforms.base import DEAD_LETTER, MAIN, Stage, counter
 from transforms.errors import FeedParseError, FetchError
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from transforms.fetch.stage import ClientFactory, HttpStage, batched
@@ -69,8 +69,7 @@ class FetchFeeds(HttpStage):
                 yield spec, outcome
                 continue
             counter("feeds_failed").inc()
-            counter("dead_letters").inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, outcome, spec.url))
+            yield self.reject(outcome, spec.url)
             yield _state_after(spec, None, outcome)
 
 
@@ -102,8 +101,7 @@ class ParseFeeds(Stage):
             )
         except FeedParseError as error:
             counter("feeds_failed").inc()
-            counter("dead_letters").inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(self.stage, error, spec.url, response.body))
+            yield self.reject(error, spec.url, response.body)
             yield _state_after(spec, response, error)
             return
         counter("feeds_ok").inc()
@@ -111,10 +109,7 @@ class ParseFeeds(Stage):
         yield _state_after(spec, response, None, len(parsed.entries))
         yield from parsed.entries
         for identity, reason in parsed.skipped:
-            counter("dead_letters").inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, dead_letter(self.stage, FeedParseError(reason), f"{spec.url}#{identity}")
-            )
+            yield self.reject(FeedParseError(reason), f"{spec.url}#{identity}")
 
 
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
