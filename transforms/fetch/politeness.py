@@ -8,10 +8,14 @@ share it between workers, so with N workers a host can see up to N times the con
 What it does around each ``get``:
 
 * **Budget.** A host's time is the wall-clock time during which this worker has a request, a
-  retry wait or a turn wait for it in progress. Past ``host_budget`` its URLs fail at once with
-  ``HostBudgetExceeded`` (a request already running may finish, up to ``total_timeout`` later).
+  retry wait or a turn wait for it in progress, or the host holds us off: the spacing after each
+  request start, a ``Retry-After``. The pauses count even when nobody waits inside ``get``, since
+  ``fetch_many`` waits for a host's turn before handing its next URL to a worker (``next_turn``).
+  Past ``host_budget`` its URLs fail at once with ``HostBudgetExceeded`` (a request already
+  running may finish, up to ``total_timeout`` later).
 * **Pacing.** Request starts to one host are at least ``min_delay`` apart (raised by the site's
   Crawl-delay or Request-rate, and pushed back by a ``Retry-After``), for every attempt.
+  ``next_turn`` tells when the next one may start, so callers can schedule around the wait.
 * **Retries** (tenacity): timeouts, connection errors, 429 and 5xx except 501 are tried again
   up to ``retries`` times, after ``Retry-After`` if the server sent one, else after an exponential
   backoff with jitter. A wait longer than ``backoff_max`` or than the host's remaining budget is
@@ -27,6 +31,7 @@ What it does around each ``get``:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -68,10 +73,34 @@ def _origin(scheme: str, host: str, port: int | None) -> str:
     return f"{scheme}://{shown}" if port in (None, default) else f"{scheme}://{shown}:{port}"
 
 
+def _site(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, lower-cased; empty strings if it cannot be parsed."""
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", "", None
+
+
 def _amend(error: FetchError, note: str) -> None:
     """Add ``note`` to the error's reason, keeping its type and fields (status, retry_after)."""
     error.reason = f"{error.reason} {note}"
     error.args = (error.reason,)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """When a host may next be sent a request: what a scheduler needs to hand out work that will not wait."""
+
+    at: float
+    """Monotonic time before which a request to the host would wait for its turn."""
+    claimed: int
+    """Request starts claimed so far: it changes once a request handed to a worker has taken its turn."""
+    spacing: float
+    """Seconds between request starts to this host; 0: requests need not wait for one another."""
+    warm_up: bool = False
+    """``get(url)`` would first fetch robots.txt, a turn of its own: calling ``warm_up(url)`` first, as a
+    separate job, lets the page's turn be waited for by the scheduler rather than inside a worker."""
 
 
 @dataclass
@@ -81,10 +110,38 @@ class _Host:
     next_start: float = 0.0
     """Monotonic time before which no request to this host may start."""
     last_start: float = 0.0
+    claimed: int = 0
+    """Request starts claimed so far."""
     busy: int = 0
-    busy_since: float = 0.0
+    """Requests (with their retry and turn waits) in progress."""
+    since: float | None = None
+    """Start of the current charged period (None before the first)."""
+    until: float = 0.0
+    """End of the current period when no request is in progress: the last one's end or a pause the host imposes."""
     spent: float = 0.0
-    """Seconds of finished busy periods."""
+    """Seconds of finished charged periods."""
+
+
+def _spent(state: _Host, now: float) -> float:
+    """Seconds charged to the host by ``now``: finished periods, plus the elapsed part of the current one."""
+    if state.since is None:
+        return state.spent
+    end = now if state.busy else min(now, state.until)
+    return state.spent + max(0.0, end - state.since)
+
+
+def _charge(state: _Host, now: float, until: float) -> None:
+    """Charge the host from ``now`` (or the still running period) through ``until``.
+
+    Periods that overlap or touch count once, so a host fetched back to back at its pace is
+    charged the wall-clock time, whoever waits for its turns (a worker or ``fetch_many``).
+    """
+    if state.since is None or (not state.busy and now > state.until):
+        if state.since is not None:
+            state.spent += state.until - state.since
+        state.since = now
+        state.until = now
+    state.until = max(state.until, until)
 
 
 class HostScheduler:
@@ -103,28 +160,24 @@ class HostScheduler:
             state = self._hosts[host] = _Host(delay=self.min_delay)
         return state
 
-    def _spent(self, state: _Host, now: float) -> float:
-        return state.spent + (now - state.busy_since if state.busy else 0.0)
-
     @contextmanager
     def busy(self, host: str) -> Iterator[None]:
         """Count the time inside as the host's; overlapping requests count once (wall clock)."""
         with self._lock:
             state = self._host(host)
-            if state.busy == 0:
-                state.busy_since = time.monotonic()
+            now = time.monotonic()
+            _charge(state, now, now)
             state.busy += 1
         try:
             yield
         finally:
             with self._lock:
                 state.busy -= 1
-                if state.busy == 0:
-                    state.spent += time.monotonic() - state.busy_since
+                state.until = max(state.until, time.monotonic())
 
     def spent(self, host: str) -> float:
         with self._lock:
-            return self._spent(self._host(host), time.monotonic())
+            return _spent(self._host(host), time.monotonic())
 
     def remaining(self, host: str) -> float:
         """Seconds of budget ``host`` has left in this run."""
@@ -146,13 +199,23 @@ class HostScheduler:
         if spent >= self.budget:
             raise self._exhausted(host, url, spent)
 
+    def next_turn(self, host: str) -> Turn | None:
+        """When a request to ``host`` may start without waiting; None if it would fail at once (budget)."""
+        with self._lock:
+            state = self._host(host)
+            now = time.monotonic()
+            left = self.budget - _spent(state, now)
+            if left <= 0 or state.next_start - now >= left:
+                return None  # check_budget / wait_turn refuse it at once: no point in holding it back
+            return Turn(state.next_start, state.claimed, state.delay)
+
     def wait_turn(self, host: str, url: str) -> None:
         """Sleep until a request to ``host`` may start and claim that start; fail fast if it is beyond the budget."""
         with self._lock:
             state = self._host(host)
             now = time.monotonic()
             start = max(now, state.next_start)
-            spent = self._spent(state, now)
+            spent = _spent(state, now)
             left = self.budget - spent
             if left <= 0:
                 raise self._exhausted(host, url, spent)
@@ -164,6 +227,8 @@ class HostScheduler:
                 )
             state.next_start = start + state.delay
             state.last_start = start
+            state.claimed += 1
+            _charge(state, now, state.next_start)
         if start > now:
             time.sleep(start - now)
 
@@ -171,7 +236,9 @@ class HostScheduler:
         """Start no request to ``host`` for ``seconds`` (it answered 429/503 with Retry-After)."""
         with self._lock:
             state = self._host(host)
-            state.next_start = max(state.next_start, time.monotonic() + seconds)
+            now = time.monotonic()
+            state.next_start = max(state.next_start, now + seconds)
+            _charge(state, now, state.next_start)
 
     def slow_down(self, host: str, delay: float) -> None:
         """Space requests to ``host`` at least ``delay`` seconds apart (robots.txt Crawl-delay)."""
@@ -179,6 +246,7 @@ class HostScheduler:
             state = self._host(host)
             state.delay = max(state.delay, delay)
             state.next_start = max(state.next_start, state.last_start + state.delay)
+            _charge(state, time.monotonic(), state.next_start)
 
 
 @dataclass(frozen=True)
@@ -214,6 +282,11 @@ class RobotsCache:
         self._lock = threading.Lock()
         self._rules: dict[str, RobotsRules] = {}
         self._fetching: dict[str, threading.Lock] = {}
+
+    def has(self, origin: str) -> bool:
+        """True once the rules of ``origin`` are known for this run."""
+        with self._lock:
+            return origin in self._rules
 
     def get(self, origin: str, fetch: Callable[[str], RobotsRules]) -> RobotsRules:
         """The rules of ``origin``; the first caller fetches them while the others wait."""
@@ -255,15 +328,53 @@ class PoliteClient:
     def close(self) -> None:
         self.client.close()
 
+    def next_turn(self, url: str) -> Turn | None:
+        """When a request for ``url`` may start without waiting for its host's turn; None: it need not wait.
+
+        ``fetch_many`` asks before handing a URL to a worker, so workers do not sleep on a few hosts'
+        turns while other hosts wait for a worker. None for URLs that are not paced (not http(s)) or
+        would fail at once (the host's budget is spent). Advice only: ``get`` enforces every limit.
+        """
+        scheme, host, port = _site(url)
+        if scheme not in ALLOWED_SCHEMES or not host:
+            return None
+        turn = self.hosts.next_turn(host)
+        if turn is None or not self._robots_due(scheme, host, port):
+            return turn
+        return dataclasses.replace(turn, warm_up=True)
+
+    def warm_up(self, url: str) -> None:
+        """Fetch the robots.txt ``get(url)`` needs first, paced and budgeted as ``get`` would.
+
+        Then ``get(url)`` takes only its page's turn, which its caller can wait for outside a
+        worker (see ``Turn.warm_up``). A failure is not raised: what is cached (an unreachable
+        robots.txt) ``get`` reports, and what is not (a spent budget) ``get`` meets again.
+        """
+        scheme, host, port = _site(url)
+        if not self._robots_due(scheme, host, port):
+            return
+        with self.hosts.busy(host):
+            try:
+                self.hosts.check_budget(host, url)
+                origin = _origin(scheme, host, port)
+                self.robots.get(origin, lambda site: self._fetch_robots(site, host))
+            except FetchError:
+                pass
+
+    def _robots_due(self, scheme: str, host: str, port: int | None) -> bool:
+        """True if ``get`` would fetch this site's robots.txt before its page (obeyed, not known yet)."""
+        return (
+            self.obey_robots
+            and scheme in ALLOWED_SCHEMES
+            and bool(host)
+            and not self.robots.has(_origin(scheme, host, port))
+        )
+
     def get(
         self, url: str, *, accept: str | None = None, etag: str | None = None, last_modified: str | None = None
     ) -> HttpResponse:
         """GET ``url`` politely; raise the last attempt's ``FetchError`` if every attempt failed."""
-        try:
-            parts = urlsplit(url.strip())
-            scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-        except ValueError:
-            scheme, host, port = "", "", None
+        scheme, host, port = _site(url)
         # Validators only when there are some, so simpler injected clients (test doubles) keep working.
         conditions = {name: value for name, value in (("etag", etag), ("last_modified", last_modified)) if value}
         if scheme not in ALLOWED_SCHEMES or not host:
