@@ -155,6 +155,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             ("entity_per_day_tail", 100),
             ("top_entities", 200),
             ("one_day_articles", None),
+            ("top_entities_from_entities_table", None),
         ):
             for route in ("catalog", "glob"):
                 ms = _get(lake, "queries", route, query, "median_ms")
@@ -268,16 +269,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         q = lake.get("queries", {})
         rows = [
             [name, _get(q, "catalog", name, "median_ms"), _get(q, "glob", name, "median_ms")]
-            for name in ("entity_per_day_frequent", "entity_per_day_tail", "top_entities", "one_day_articles")
+            for name in q.get("sql", {})
         ]
         out += ["", _table(["query (ms)", "catalog (lake_sql.connect)", "glob"], rows)]
+        if q.get("note"):
+            out.append(f"\n{q['note']}.")
         diag = q.get("diagnostics", {})
         if diag:
-            plain = diag.get("catalog_files_without_union_by_name", {})
             folder = _get(diag, "entity_folder_glob", "entity_per_day_frequent", "median_ms")
             out.append(
-                f"\nDiagnostics: catalog connect {_get(q, 'catalog', 'connect_ms')} ms; the same catalog files "
-                f"without `union_by_name`: entity lookup {_get(plain, 'entity_per_day_frequent', 'median_ms')} ms; "
+                f"\nDiagnostics: catalog connect {_get(q, 'catalog', 'connect_ms')} ms (once per connection); "
                 f"glob of the entity's own folder only: {folder} ms."
             )
     scaling = sections.get("scaling") or {}

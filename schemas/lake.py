@@ -202,13 +202,16 @@ class TableSpec:
     schema: pa.Schema
     partition_keys: tuple[str, ...]
     max_rows_per_file: int
+    compression: str = "zstd"
+    """Parquet codec. ``entities`` uses snappy: its files are small (one per entity per day) and
+    zstd's per-column setup cost tripled the time per file (1.26 vs 0.41 ms measured)."""
 
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         TableSpec("articles", "articles", ARTICLES, ("date",), 20_000),
-        TableSpec("entities", "entities", ENTITIES, ("entity", "date"), 250_000),
+        TableSpec("entities", "entities", ENTITIES, ("entity", "date"), 250_000, "snappy"),
         TableSpec("duplicates", "duplicates", DUPLICATES, ("date",), 250_000),
         TableSpec("dead_letter", "_dead_letter", DEAD_LETTER, ("stage", "date"), 250_000),
         TableSpec("stories", "stories", STORIES, ("date",), 250_000),

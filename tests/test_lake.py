@@ -115,3 +115,70 @@ def test_connect_on_empty_lake_has_empty_views(tmp_path: Path) -> None:
     con = lake_sql.connect(str(tmp_path))
     assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM entities WHERE entity = 'china'").fetchall() == [(0,)]
+
+
+def _write_run(output: Path, run_id: str, articles: list[object]) -> None:
+    """Stage one run's article and entity rows the way ``WriteLake`` groups them, then publish."""
+    groups: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+    for article in articles:
+        for row in (article_row(article, run_id), *entity_rows(article, article.entities, run_id)):
+            groups.setdefault((row.table, lake_write.write_group(row.partition)), []).append((row.partition, row.row))
+    for (table, _day), pairs in groups.items():
+        lake_write.write_partitions(str(output), run_id, table, pairs)
+    publish_run(str(output), run_id, {})
+
+
+def test_write_group_is_the_day_so_one_call_writes_every_entity_of_it() -> None:
+    assert lake_write.write_group("entity=wang-yi/date=2024-05-02") == "date=2024-05-02"
+    assert lake_write.write_group("stage=fetch/date=2024-05-02") == "date=2024-05-02"
+    assert lake_write.write_group("") == ""
+
+
+def test_second_run_into_existing_partitions_keeps_both_and_leaves_no_staging(tmp_path: Path) -> None:
+    """Publication renames whole new folders; a folder the lake already has gets the file alone."""
+    _write_run(tmp_path, "runA", [tagged_article("https://example.org/a")])
+    later = make_article(
+        "https://example.org/b",
+        published=PUBLISHED,
+        entities=(
+            EntityRef("Q1", "Wang Yi", "wang-yi", "PER", 0.9, 2),
+            EntityRef("Q148", "China", "china", "LOC", 0.5, 1),
+        ),
+    )
+    _write_run(tmp_path, "runB", [later])
+    wang = sorted(p.name for p in (tmp_path / "entities" / "entity=wang-yi" / "date=2024-05-02").iterdir())
+    assert wang == ["part-runA-0000.parquet", "part-runB-0000.parquet"]
+    assert (tmp_path / "entities" / "entity=china" / "date=2024-05-02" / "part-runB-0000.parquet").is_file()
+    assert not (tmp_path / "_staging" / "runB").exists()
+    con = lake_sql.connect(str(tmp_path))
+    assert con.sql("SELECT count(*) FROM entities WHERE entity = 'wang-yi'").fetchall() == [(2,)]
+
+
+def test_many_file_tables_read_as_datasets_give_the_same_answers(tmp_path: Path, monkeypatch) -> None:
+    """The Arrow-dataset route (used from DATASET_FROM_FILES files up) and DuckDB's reader agree, types included."""
+    articles = [
+        make_article(
+            f"https://example.org/{i}",
+            published=datetime(2024, 5, 1 + i % 3, 12, tzinfo=timezone.utc),
+            entities=(
+                EntityRef("Q1", "Wang Yi", "wang-yi", "PER", 0.9, 2),
+                EntityRef(None, f"Person {i % 4}", f"person-{i % 4}", "PER", 0.5, 1),
+            ),
+        )
+        for i in range(12)
+    ]
+    _write_run(tmp_path, "run", articles)
+    queries = [
+        "SELECT date, count(*) FROM entities WHERE entity = 'person-1' GROUP BY date ORDER BY date",
+        "SELECT entity, count(*) FROM entities WHERE date = DATE '2024-05-02' GROUP BY entity ORDER BY entity",
+        "SELECT entity, count(*) FROM article_entities GROUP BY entity ORDER BY 2 DESC, 1",
+        "SELECT typeof(date), typeof(entity) FROM entities LIMIT 1",
+    ]
+    native = lake_sql.connect(str(tmp_path))
+    answers = [native.sql(q).fetchall() for q in queries]
+    monkeypatch.setattr(lake_sql, "DATASET_FROM_FILES", 1)
+    dataset = lake_sql.connect(str(tmp_path))
+    assert [dataset.sql(q).fetchall() for q in queries] == answers
+    assert answers[0] == [(datetime(2024, 5, day).date(), 1) for day in (1, 2, 3)]  # articles 9, 1 and 5
+    assert answers[2][0] == ("wang-yi", 12)
+    assert answers[3] == [("DATE", "VARCHAR")]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.lake import SCHEMA_VERSION, TABLES
 from transforms.lake.crash import crash_point
-from transforms.lake.write import STAGING, staging_root
+from transforms.lake.write import STAGING, is_local, staging_root
 
 RUNS = "_runs"
 JOURNAL = "_publish.json"
@@ -46,10 +47,6 @@ class PublishedRun:
     files: tuple[str, ...]
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
 def _order(relative: str) -> tuple[int, str]:
     folder = relative.split("/", 1)[0]
     return (_PUBLISH_ORDER.index(folder) if folder in _PUBLISH_ORDER else -1, relative)
@@ -57,11 +54,11 @@ def _order(relative: str) -> tuple[int, str]:
 
 def _write_atomically(path: str, payload: Mapping[str, Any]) -> None:
     temporary = f"{path}.tmp"
-    if _is_local(path):
+    if is_local(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     with FileSystems.create(temporary) as handle:
         handle.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
-    if _is_local(path):
+    if is_local(path):
         os.replace(temporary, path)  # atomic on POSIX, and fsync-free is fine for a marker
     else:
         FileSystems.rename([temporary], [path])
@@ -78,9 +75,12 @@ def staged_relative_paths(output: str, run_id: str) -> list[str]:
     root = staging_root(output, run_id)
     if not FileSystems.exists(root):
         return []
-    matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
     prefix = root.rstrip("/") + "/"
-    relative = (m.path[len(prefix) :] for m in matches if m.path.startswith(prefix))
+    if is_local(root):  # os.walk lists 50k files in a fraction of FileSystems.match's time
+        paths: Iterable[str] = (os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names)
+    else:
+        paths = (m.path for m in FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list)
+    relative = (path[len(prefix) :] for path in paths if path.startswith(prefix))
     return sorted((rel for rel in relative if rel.endswith(".parquet")), key=_order)
 
 
@@ -102,14 +102,17 @@ def publish_run(output: str, run_id: str, manifest: Mapping[str, Any], replaces:
 def _roll_forward(output: str, run_id: str, journal: Mapping[str, Any]) -> PublishedRun:
     root = staging_root(output, run_id)
     targets = []
+    moved: set[str] = set()
+    local = is_local(output)
     for index, relative in enumerate(journal["files"]):
-        source, target = FileSystems.join(root, relative), FileSystems.join(output, relative)
-        targets.append(target)
-        if not FileSystems.exists(source):
-            continue  # moved before a crash
-        if _is_local(output):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-        FileSystems.rename([source], [target])
+        if local:
+            targets.append(os.path.join(output, relative))
+            _move_local(root, output, relative, moved)
+        else:
+            source, target = FileSystems.join(root, relative), FileSystems.join(output, relative)
+            targets.append(target)
+            if FileSystems.exists(source):  # else it was moved before a crash
+                FileSystems.rename([source], [target])
         if index == 0:
             crash_point("mid_publish")
     manifest_path = FileSystems.join(output, RUNS, f"{run_id}.json")
@@ -119,8 +122,36 @@ def _roll_forward(output: str, run_id: str, journal: Mapping[str, Any]) -> Publi
     existing = [path for path in replaced if FileSystems.exists(path)]
     if existing:
         FileSystems.delete(existing)
-    FileSystems.delete([root])
+    if is_local(root):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        FileSystems.delete([root])
     return PublishedRun(run_id, manifest_path, tuple(targets))
+
+
+def _move_local(root: str, output: str, relative: str, moved: set[str]) -> None:
+    """Move one staged file into place by renaming the highest folder of its path the lake lacks.
+
+    A partition folder that is new moves in one rename with all its files: on the first run of a
+    day that spares tens of thousands of mkdir and rmdir calls (most of publication's time when
+    measured at 54k entity files). A file whose source is gone was moved before a crash.
+    """
+    parts = relative.split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        if prefix in moved:
+            return  # an ancestor folder already went over whole
+        target = os.path.join(output, prefix)
+        if depth < len(parts) and os.path.isdir(target):
+            continue
+        if os.path.exists(target):
+            return
+        try:
+            os.rename(os.path.join(root, prefix), target)
+        except FileNotFoundError:
+            return
+        moved.add(prefix)
+        return
 
 
 def recover(output: str) -> list[str]:
@@ -147,6 +178,6 @@ def _child_names(folder: str) -> set[str]:
     for metadata in FileSystems.match([FileSystems.join(folder, "**")])[0].metadata_list:
         if metadata.path.startswith(prefix):
             names.add(metadata.path[len(prefix) :].split("/", 1)[0])
-    if _is_local(folder):  # empty run folders have no files to match
+    if is_local(folder):  # empty run folders have no files to match
         names.update(entry for entry in os.listdir(folder) if os.path.isdir(os.path.join(folder, entry)))
     return names
