@@ -38,7 +38,7 @@ def e2e(argv: list[str]) -> int:
                 "import_seconds": imported,
                 "run_seconds": result.seconds,
                 "counters": result.counters,
-                "files": len(result.published.files),
+                "files": result.files,
             }
         )
     )

@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", help="JSON Lines of fetched pages (a file or a glob)")
     run_parser.add_argument("--output", required=True, help="lake root folder (local path or gs://, s3://)")
     run_parser.add_argument("--run-id", default=None, help="run identifier (default: UTC time + random)")
+    run_parser.add_argument(
+        "--part-size",
+        type=int,
+        default=None,
+        help="run an --input of more records as consecutive runs of this many, to bound memory "
+        "(default: 10000 on the in-process runner, no split on other runners; 0: never split)",
+    )
     _add_run_options(run_parser)
 
     compact_parser = commands.add_parser(
@@ -135,6 +142,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         salience_threshold=args.salience_threshold,
         ner_model=args.ner_model,
         refetch=args.refetch,
+        part_size=getattr(args, "part_size", None),
     )
 
 

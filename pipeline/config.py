@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from schemas.records import FeedSpec
 from transforms.fetch.http import HttpConfig
+from transforms.read.jsonl import InputSlice
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -33,8 +35,15 @@ class RunConfig:
     """Fetch entries whose URL is already in the lake's ``_state/seen`` again."""
     ner_model: str | None = None
     """spaCy pipeline for NER (name or path); None: the packaged model; "gazetteer": none."""
+    part_size: int | None = None
+    """Run an ``--input`` of more records as consecutive parts of this many (``pipeline.parts``);
+    0: never split; None: ``DEFAULT_PART_SIZE`` on the in-process runner, never on others."""
+    input_slices: tuple[InputSlice, ...] = ()
+    """Set on the config of one part: the byte ranges of the input it reads."""
 
     def describe_inputs(self) -> dict[str, object]:
+        if self.input_slices:
+            return {"input": self.input_pattern, "part": [dataclasses.asdict(piece) for piece in self.input_slices]}
         if self.input_pattern:
             return {"input": self.input_pattern}
         return {"feeds": [spec.url for spec in self.feeds]}

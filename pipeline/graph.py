@@ -13,6 +13,8 @@ import functools
 from collections.abc import Iterator
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline.config import RunConfig
 from schemas.records import Article, FeedSpec
@@ -59,13 +61,21 @@ def near_index(output: str) -> LshIndex:
     return index_from_state(load_near_rows(output))
 
 
+def one_worker(pipeline: beam.Pipeline) -> bool:
+    """True when the run executes in a single in-process worker (newsbeam's default runner)."""
+    workers = pipeline.options.view_as(DirectOptions).direct_num_workers
+    return isinstance(pipeline.runner, FnApiRunner) and workers == 1
+
+
 def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = None) -> beam.PCollection:
     """Add the whole run to ``pipeline``; returns the staged files it will write."""
     state = state or LakeState()
     dead_letters = []
     state_rows = []
     if config.input_pattern:
-        pages = pipeline | "ReadInput" >> ReadInputPages(config.input_pattern)
+        pages = pipeline | "ReadInput" >> ReadInputPages(
+            config.input_pattern, spread=not one_worker(pipeline), slices=config.input_slices
+        )
         if not config.refetch:
             pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(state.seen_urls.keys())}
     else:

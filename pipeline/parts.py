@@ -13,21 +13,11 @@ Parts are byte ranges of the original files, so dead letters still name ``file:l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class InputSlice:
-    """Lines ``[start, end)`` (byte offsets) of one input file; ``first_line`` numbers the first of them."""
-
-    path: str
-    start: int
-    end: int
-    first_line: int
+from transforms.read.jsonl import InputSlice
 
 
 def input_files(pattern: str) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -14,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import graph
 from pipeline.config import RunConfig, new_run_id
+from pipeline.parts import plan_parts
 from pipeline.summary import counters, format_summary
 from transforms.errors import ConfigError
 from transforms.lake.compact import compact
@@ -29,19 +32,30 @@ DEFAULT_RUNNER = "FnApiRunner"
 the Prism binary from the internet; we never want that on a scheduled job."""
 
 
+DEFAULT_PART_SIZE = 10_000
+"""Records per part of a split ``--input`` on the in-process runner: about 1 GB peak per part here."""
+
+IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
     counters: dict[str, int]
-    published: PublishedRun
+    published: tuple[PublishedRun, ...]
+    """One publication per part (a run not split has one)."""
     seconds: float
 
     @property
     def dead_letters(self) -> int:
         return self.counters.get("dead_letters", 0)
 
+    @property
+    def files(self) -> int:
+        return sum(len(part.files) for part in self.published)
+
     def summary(self) -> str:
-        return format_summary(self.run_id, self.counters, len(self.published.files), self.seconds)
+        return format_summary(self.run_id, self.counters, self.files, self.seconds, len(self.published))
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
@@ -65,37 +79,74 @@ def check_output(output: str) -> None:
         raise ConfigError(f"output folder {output} is not writable")
 
 
+def part_size(config: RunConfig, options: PipelineOptions) -> int:
+    """Records per part for this run; 0 means run the input whole."""
+    if config.part_size is not None:
+        return max(0, config.part_size)
+    runner = options.view_as(StandardOptions).runner
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return DEFAULT_PART_SIZE if name in IN_PROCESS_RUNNERS else 0
+
+
+def parts_of(config: RunConfig, options: PipelineOptions) -> list[RunConfig]:
+    """The run as one config, or, for a large ``--input``, one config per part with its own run id."""
+    size = part_size(config, options)
+    if not config.input_pattern or config.input_slices or size == 0:
+        return [config]
+    parts = plan_parts(config.input_pattern, size)
+    if len(parts) <= 1:
+        return [config]
+    return [
+        dataclasses.replace(config, run_id=f"{config.run_id}-p{index:04d}", input_slices=tuple(part))
+        for index, part in enumerate(parts, start=1)
+    ]
+
+
 def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     """Execute one run end to end; the lake changes only if the whole pipeline succeeded.
 
     Under the lake's lock: finish or undo any run that crashed, read the committed state,
-    run the pipeline into staging, then publish data and state together.
+    run the pipeline into staging, then publish data and state together. A large ``--input``
+    runs as consecutive parts (``pipeline.parts``), each published like a run of its own, so
+    a crash loses only the part in progress and the rerun skips what earlier parts published.
     """
     if not config.feeds and not config.input_pattern:
         raise ConfigError("nothing to read: give --feeds FILE or --input FILE.jsonl")
     check_output(config.output)
-    started = datetime.now(timezone.utc)
+    options = pipeline_options(beam_args)
     clock = time.monotonic()
     with RunLock(config.output, config.run_id, config.lock_stale_after) as lock:
         notes = [*lock.notes, *recover(config.output)]
         for note in notes:
             logger.warning("%s", note)
-        state = load_state(config.output)
-        pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-        graph.build(pipeline, config, state)
-        result = pipeline.run()
-        result.wait_until_finish()
-        totals = counters(result)
-        crash_point("before_publish")
-        manifest = {
-            "started_at": started.isoformat(),
-            "finished_at": datetime.now(timezone.utc).isoformat(),
-            "inputs": config.describe_inputs(),
-            "counters": totals,
-            "recovered": notes,
-        }
-        published = publish_run(config.output, config.run_id, manifest)
-    return RunResult(config.run_id, totals, published, time.monotonic() - clock)
+        published: list[PublishedRun] = []
+        totals: Counter[str] = Counter()
+        for part in parts_of(config, options):
+            counted, publication = _run_part(part, options, notes)
+            totals.update(counted)
+            published.append(publication)
+            notes = []
+    return RunResult(config.run_id, dict(totals), tuple(published), time.monotonic() - clock)
+
+
+def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> tuple[dict[str, int], PublishedRun]:
+    """One Beam pipeline over the lake's committed state, staged and then published as ``config.run_id``."""
+    started = datetime.now(timezone.utc)
+    state = load_state(config.output)
+    pipeline = beam.Pipeline(options=options)
+    graph.build(pipeline, config, state)
+    result = pipeline.run()
+    result.wait_until_finish()
+    totals = counters(result)
+    crash_point("before_publish")
+    manifest = {
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "inputs": config.describe_inputs(),
+        "counters": totals,
+        "recovered": notes,
+    }
+    return totals, publish_run(config.output, config.run_id, manifest)
 
 
 def run_compaction(output: str, before: date | None = None) -> int:

@@ -41,9 +41,10 @@ def counters(result: Any) -> dict[str, int]:
     return totals
 
 
-def format_summary(run_id: str, totals: Mapping[str, int], files: int, seconds: float) -> str:
+def format_summary(run_id: str, totals: Mapping[str, int], files: int, seconds: float, parts: int = 1) -> str:
     width = max(len(label) for label, _ in SUMMARY_LINES)
-    lines = [f"newsbeam run {run_id} finished in {seconds:.1f} s, {files} files published"]
+    in_parts = f" in {parts} parts (each published as its own run)" if parts > 1 else ""
+    lines = [f"newsbeam run {run_id} finished in {seconds:.1f} s{in_parts}, {files} files published"]
     for label, names in SUMMARY_LINES:
         lines.append(f"  {label:<{width}}  {sum(totals.get(name, 0) for name in names):>8}")
     return "\n".join(lines)

@@ -117,7 +117,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     result = run(RunConfig(output=str(output), input_pattern=str(archive)))
     assert result.counters["rows_articles"] == 1
     assert not (output / LOCK_FILE).exists(), "the lock is released at the end"
-    manifest = json.loads(Path(result.published.manifest_path).read_text())
+    manifest = json.loads(Path(result.published[-1].manifest_path).read_text())
     assert manifest["recovered"] == ["took over a stale lock of run crashed"]  # and nothing staged to undo
 
 

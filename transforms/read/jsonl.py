@@ -8,18 +8,34 @@ a dead letter with stage ``read`` and identity ``<file>:<line>``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from schemas.records import Page
 from transforms.base import Stage, apply_stage, counter
 from transforms.errors import InputRecordError
 
 RawLine = tuple[str, str]  # (file:line, text)
+
+
+@dataclass(frozen=True)
+class InputSlice:
+    """Lines ``[start, end)`` (byte offsets) of one input file; ``first_line`` numbers the first of them.
+
+    A large input runs as consecutive parts (``pipeline.parts``), each a list of slices, so
+    that every record keeps its ``file:line`` identity whichever part reads it.
+    """
+
+    path: str
+    start: int
+    end: int
+    first_line: int
 
 
 def parse_timestamp(value: Any, field: str) -> datetime | None:
@@ -81,6 +97,22 @@ def read_lines(readable: fileio.ReadableFile) -> Iterator[RawLine]:
                 yield f"{path}:{number}", line
 
 
+def read_slice(piece: InputSlice) -> Iterator[RawLine]:
+    """The non-blank lines of one slice, with their ``path:line`` identity in the whole file."""
+    with FileSystems.open(piece.path) as handle:
+        handle.seek(piece.start)
+        position, number = piece.start, piece.first_line
+        while position < piece.end:
+            raw = handle.readline()
+            if not raw:
+                break
+            position += len(raw)
+            line = raw.decode("utf-8", errors="replace").strip()
+            if line:
+                yield f"{piece.path}:{number}", line
+            number += 1
+
+
 class ParseRecords(Stage):
     stage = "read"
 
@@ -97,18 +129,30 @@ class ParseRecords(Stage):
 
 
 class ReadInputPages(beam.PTransform):  # type: ignore[misc]
-    """A file pattern of JSONL in; ``main`` pages and ``dead_letter`` out."""
+    """A file pattern of JSONL in; ``main`` pages and ``dead_letter`` out.
 
-    def __init__(self, pattern: str) -> None:
+    ``spread``: reshuffle the lines so that the work after reading one file spreads over the
+    workers. Worth it only with several workers: in one in-process worker the reshuffle spreads
+    nothing, it only holds (and copies) the whole input in memory before anything else runs.
+    """
+
+    def __init__(self, pattern: str, spread: bool = True, slices: Sequence[InputSlice] = ()) -> None:
         super().__init__()
         self.pattern = pattern
+        self.spread = spread
+        self.slices = tuple(slices)
+        """When given, only these parts of the matched files are read (one part of a split input)."""
 
     def expand(self, pipeline: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        lines = (
-            pipeline
-            | "MatchInput" >> fileio.MatchFiles(self.pattern)
-            | "OpenInput" >> fileio.ReadMatches()
-            | "ReadLines" >> beam.FlatMap(read_lines)
-            | "Spread" >> beam.Reshuffle()
-        )
+        if self.slices:
+            lines = pipeline | "InputSlices" >> beam.Create(self.slices) | "ReadLines" >> beam.FlatMap(read_slice)
+        else:
+            lines = (
+                pipeline
+                | "MatchInput" >> fileio.MatchFiles(self.pattern)
+                | "OpenInput" >> fileio.ReadMatches()
+                | "ReadLines" >> beam.FlatMap(read_lines)
+            )
+        if self.spread:
+            lines = lines | "Spread" >> beam.Reshuffle()
         return apply_stage(lines, "ParseRecords", ParseRecords())
