@@ -108,6 +108,18 @@ class EntityRef:
 
 
 @dataclass(frozen=True)
+class MinHashSketch:
+    """An article body's MinHash signature (128 little-endian uint64) and its shingle count.
+
+    Near-dedup computes it once and carries it on the article, so the later steps that need it
+    (LSH band keys, pair checks, the ``_state/near`` row) never hash the text again.
+    """
+
+    signature: bytes
+    shingles: int
+
+
+@dataclass(frozen=True)
 class Article:
     """A cleaned article; dedup and tagging fill the later fields."""
 
@@ -134,6 +146,8 @@ class Article:
     duplicate_urls: tuple[str, ...] = ()
     entities: tuple[EntityRef, ...] = ()
     mentions: tuple[Mention, ...] = ()
+    minhash: MinHashSketch | None = field(default=None, compare=False, repr=False)
+    """Filled by near-dedup; a cache derived from ``text``, so it takes no part in equality."""
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline.graph import one_worker
+from pipeline.run import pipeline_options
+from transforms.base import DEAD_LETTER, MAIN
 from transforms.errors import InputRecordError
-from transforms.read.jsonl import parse_record
+from transforms.read.jsonl import ReadInputPages, parse_record
 
 NOW = datetime(2024, 5, 3, tzinfo=timezone.utc)
 
@@ -47,3 +54,19 @@ def test_naive_and_zulu_times_are_utc() -> None:
 def test_bad_records_raise_with_a_reason(line: str, fragment: str) -> None:
     with pytest.raises(InputRecordError, match=fragment.replace("(", r"\(")):
         parse_record(line, NOW)
+
+
+@pytest.mark.parametrize("spread", [True, False])
+def test_input_pages_are_the_same_with_or_without_the_spreading_reshuffle(tmp_path: Path, spread: bool) -> None:
+    path = tmp_path / "pages.jsonl"
+    path.write_text('{"url": "https://e.org/a", "text": "A"}\n\nnot json\n{"url": "https://e.org/b", "text": "B"}\n')
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        pages = pipeline | ReadInputPages(str(path), spread=spread)
+        assert_that(pages[MAIN] | beam.Map(lambda page: page.url), equal_to(["https://e.org/a", "https://e.org/b"]))
+        letters = pages[DEAD_LETTER] | "Ids" >> beam.Map(lambda letter: letter.input_id)
+        assert_that(letters, equal_to([f"{path}:3"]), label="dead letters")
+
+
+@pytest.mark.parametrize(("args", "expected"), [([], True), (["--direct_num_workers=2"], False)])
+def test_only_a_single_in_process_worker_skips_the_reshuffle(args: list[str], expected: bool) -> None:
+    assert one_worker(beam.Pipeline(options=pipeline_options(args))) is expected

@@ -15,15 +15,17 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.factories import make_article
 from tests.test_minhash import ARTICLE, OTHER, edited
 from transforms.dedup.exact import DUPLICATES, as_duplicate
-from transforms.dedup.minhash import LshIndex, sketch
+from transforms.dedup.minhash import LshIndex, band_keys, sketch
 from transforms.dedup.near import (
     MAX_ALL_PAIRS,
+    CandidatePairs,
     CollapseNearIntoEarlierRuns,
     DeduplicateNear,
     Pair,
     Sketch,
     article_sketch,
     best_previous_match,
+    bucket_pairs,
     clusters,
     collapse_cluster,
     find_near_duplicates,
@@ -31,7 +33,9 @@ from transforms.dedup.near import (
     near_similarity,
     previous_duplicate,
     state_row,
+    to_record,
     verified_pairs,
+    with_sketch,
 )
 
 EARLY = datetime(2024, 5, 6, 8, tzinfo=timezone.utc)
@@ -253,3 +257,34 @@ def test_copies_of_earlier_runs_collapse_into_them_with_their_exact_copies() -> 
             ),
             label="duplicates",
         )
+
+
+def test_carried_sketch_is_the_computed_one_and_takes_no_part_in_equality() -> None:
+    article = make_article("https://a.example/kelmport", ARTICLE, published=EARLY)
+    carried = with_sketch(article)
+    assert carried.minhash is not None and carried == article
+    assert np.array_equal(article_sketch(carried).sig, article_sketch(article).sig)
+    assert article_sketch(carried).size == article_sketch(article).size
+    assert state_row(carried) == state_row(article)
+    assert with_sketch(carried) is carried
+
+
+def test_candidate_pairs_are_those_of_a_group_by_band_key() -> None:
+    texts = [ARTICLE, OTHER, *(edited(ARTICLE, share, seed) for share, seed in ((0.02, 1), (0.05, 2), (0.1, 3)))]
+    texts += [truncated(ARTICLE, 0.6), edited(OTHER, 0.03, 4), "", "too short"]
+    sketches = [sk(f"id{i}", text) for i, text in enumerate(texts)] + [sk("same", ARTICLE)] * 2
+    buckets: dict[str, list[str]] = {}
+    for s in sketches:
+        for key in band_keys(s.sig):
+            buckets.setdefault(key, []).append(s.id)
+    expected = sorted({pair for ids in buckets.values() for pair in bucket_pairs(ids)})
+    assert expected, "the texts share buckets"
+    combine = CandidatePairs()
+    accumulators = []
+    for part in (sketches[:4], sketches[4:], []):
+        acc = combine.create_accumulator()
+        for s in part:
+            acc = combine.add_input(acc, (s.id, to_record(s)))
+        accumulators.append(combine.compact(acc))
+    assert combine.extract_output(combine.merge_accumulators(accumulators)) == expected
+    assert combine.extract_output(combine.create_accumulator()) == []

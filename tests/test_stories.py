@@ -4,6 +4,7 @@ ids survive across runs, and the B³ metric the evaluation reports."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,16 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.records import Article, EntityRef
 from tests.factories import make_article
 from tests.test_minhash import ARTICLE, OTHER
-from transforms.stories.features import STOPWORDS, article_features, lead_end, words
-from transforms.stories.index import StoryConfig, StoryIndex, story_rows
+from transforms.stories.features import (
+    _SENTENCE_OPENERS,
+    STOPWORDS,
+    _sentence_start,
+    article_features,
+    lead_end,
+    story_input,
+    words,
+)
+from transforms.stories.index import Story, StoryConfig, StoryIndex, story_rows
 from transforms.stories.metrics import bcubed
 from transforms.stories.stage import STATE, STORIES, AssignStories, assign_run
 
@@ -227,3 +236,42 @@ def test_seed_articles_share_a_story_and_wang_yi_elsewhere_does_not(shared_dir: 
     daily, times, wire = placed
     assert times.story_id == daily.story_id and not times.new
     assert wire.new and wire.story_id != daily.story_id
+
+
+def test_fast_similarity_is_the_plain_cosine_bit_for_bit() -> None:
+    index = StoryIndex()
+    articles = [article("kelm", ARTICLE, DAY), article("varga", SAME_EVENT_OTHER_WORDS, DAY, entities=(VARGA,))]
+    for item in articles:
+        index.assign(item)
+    story = next(iter(index.stories.values()))
+    for item in [*articles, article("ferry", SAME_PEOPLE_OTHER_EVENT, DAY), *background()]:
+        vector = index.vector(item)
+        norm = math.sqrt(sum(v * v for v in story.centroid.values()))
+        dot = sum(weight * story.centroid.get(name, 0.0) for name, weight in vector.items())
+        assert index.similarity(vector, story, DAY) == index.time_factor(story, DAY) * dot / norm
+
+
+def test_story_norm_follows_a_replaced_centroid() -> None:
+    story = Story("s", DAY, DAY, centroid={"a": 3.0, "b": 4.0})
+    assert story.norm() == 5.0
+    story.centroid = {"a": 6.0, "b": 8.0}
+    assert story.norm() == 10.0
+
+
+@pytest.mark.parametrize("text", ["Kelmport said. Varga", "Kelmport said.\t  Varga", "  Varga", "Kelmport and Varga"])
+def test_sentence_start_scans_back_over_spaces_and_tabs(text: str) -> None:
+    position = text.index("Varga")
+    before = text[:position].rstrip(" \t")
+    assert _sentence_start(text, position) == (not before or before[-1] in _SENTENCE_OPENERS)
+
+
+def test_story_input_carries_the_features_in_order_and_bit_for_bit() -> None:
+    item = article("varga", SAME_EVENT_OTHER_WORDS, DAY, title="Kelmport backs dredging", entities=(VARGA, KELMPORT))
+    features = article_features(item)
+    carried = story_input(item)
+    assert list(carried.features().items()) == list(features.items())
+    assert carried.feature_keys() == list(features)
+    assert carried.entity_names == (("nb:PER:ilse-varga", "Ilse Varga"), ("nb:LOC:kelmport", "Kelmport"))
+    assert story_input(carried) is carried
+    index, by_input = StoryIndex(), StoryIndex()
+    assert index.assign(item) == by_input.assign(carried)

@@ -43,7 +43,7 @@ does exactly this against earlier runs).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
@@ -53,7 +53,7 @@ import apache_beam as beam
 import numpy as np
 import numpy.typing as npt
 
-from schemas.records import Article, Duplicate
+from schemas.records import Article, Duplicate, MinHashSketch
 from transforms.base import counter
 from transforms.dedup.exact import DUPLICATES, Absorbed, as_duplicate, canonical_sort_key, collapse
 from transforms.dedup.minhash import (
@@ -63,7 +63,6 @@ from transforms.dedup.minhash import (
     Candidate,
     LshIndex,
     band_hashes,
-    band_keys,
     containment,
     estimated_jaccard,
     is_empty,
@@ -100,9 +99,32 @@ class Pair:
 
 
 def article_sketch(article: Article) -> Sketch:
-    """The article's sketch (its body only: titles differ between outlets' copies)."""
+    """The article's sketch (its body only: titles differ between outlets' copies).
+
+    The one carried on the article (``with_sketch``) when there is one: hashing the text is
+    most of near-dedup's cost, so it is done once per article.
+    """
+    if article.minhash is not None:
+        return from_record(article.article_id, article.minhash)
     sig, size = sketch(article.text)
     return Sketch(article.article_id, sig, size)
+
+
+def to_record(s: Sketch) -> MinHashSketch:
+    """The sketch as the plain bytes an article carries and Beam shuffles (no numpy pickling)."""
+    return MinHashSketch(s.sig.astype("<u8").tobytes(), s.size)
+
+
+def from_record(article_id: str, record: MinHashSketch) -> Sketch:
+    """The sketch of ``to_record``, for ``article_id``."""
+    return Sketch(article_id, np.frombuffer(record.signature, dtype="<u8"), record.shingles)
+
+
+def with_sketch(article: Article, sketch_: Sketch | None = None) -> Article:
+    """``article`` carrying its MinHash sketch for the later near-dedup and state steps."""
+    if article.minhash is not None:
+        return article
+    return dataclasses.replace(article, minhash=to_record(sketch_ or article_sketch(article)))
 
 
 def decide(jaccard: float, size_a: int, size_b: int) -> float | None:
@@ -270,22 +292,91 @@ class _UnionFind(beam.CombineFn):  # type: ignore[misc]
         return clusters(acc)
 
 
-def _bucket_entries(article: Article) -> Iterator[tuple[str, str]]:
-    sig, _ = sketch(article.text)
-    for key in band_keys(sig):
-        yield key, article.article_id
+KeyedSketch = tuple[str, MinHashSketch]
+"""(article_id, its sketch): what the near-dup steps move around instead of whole articles."""
 
 
-def _candidate_pairs(keyed: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    ids = sorted(set(keyed[1]))
-    if len(ids) <= MAX_ALL_PAIRS:
-        yield from combinations(ids, 2)
+def _keyed_sketch(article: Article) -> KeyedSketch:
+    return article.article_id, article.minhash or to_record(article_sketch(article))
+
+
+def bucket_pairs(ids: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Candidate pairs among one band bucket's ids, in id order: all pairs up to ``MAX_ALL_PAIRS``
+    members, else each id with the next ``WINDOW`` (as in ``verified_pairs``)."""
+    ordered = sorted(set(ids))
+    if len(ordered) <= MAX_ALL_PAIRS:
+        yield from combinations(ordered, 2)
     else:
-        yield from ((x, y) for i, x in enumerate(ids) for y in ids[i + 1 : i + 1 + WINDOW])
+        yield from ((x, y) for i, x in enumerate(ordered) for y in ordered[i + 1 : i + 1 + WINDOW])
 
 
-def _verify(pair: tuple[str, str], sketches: Mapping[str, Sketch]) -> Iterator[tuple[str, str]]:
-    if near_similarity(sketches[pair[0]], sketches[pair[1]]) is not None:
+def buckets(hashes: npt.NDArray[np.uint64]) -> Iterator[list[int]]:
+    """Row numbers of each run of equal values in ``hashes`` that has two rows or more."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    ends = np.append(starts[1:], len(ordered))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if end - start > 1:
+            yield order[start:end].tolist()
+
+
+class _Bands:
+    """Accumulator of ``CandidatePairs``: article ids and their band hashes, in numpy blocks."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.blocks: list[npt.NDArray[np.uint64]] = []
+
+    def compact(self) -> _Bands:
+        if len(self.blocks) > 1:
+            self.blocks = [np.concatenate(self.blocks)]
+        return self
+
+
+class CandidatePairs(beam.CombineFn):  # type: ignore[misc]
+    """(id, sketch) in; one sorted list of the distinct id pairs sharing an LSH band bucket out.
+
+    What a ``GroupByKey`` on ``(band, hash)`` keys gives, without shuffling 42 keyed elements per
+    article: a bundle's accumulator is its ids and an ``(n, BANDS)`` array of their band hashes,
+    and a band's buckets are the runs of equal hashes once sorted.
+    """
+
+    def create_accumulator(self) -> _Bands:
+        return _Bands()
+
+    def add_input(self, acc: _Bands, keyed: KeyedSketch) -> _Bands:
+        sig = from_record(*keyed).sig
+        if not is_empty(sig):
+            acc.ids.append(keyed[0])
+            acc.blocks.append(band_hashes(sig)[None, :])
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[_Bands]) -> _Bands:
+        merged = _Bands()
+        for acc in accs:
+            merged.ids.extend(acc.ids)
+            merged.blocks.extend(acc.blocks)
+        return merged.compact()
+
+    def compact(self, acc: _Bands) -> _Bands:
+        return acc.compact()
+
+    def extract_output(self, acc: _Bands) -> list[tuple[str, str]]:
+        pairs: set[tuple[str, str]] = set()
+        for column in np.concatenate(acc.blocks).T if acc.blocks else ():
+            for bucket in buckets(column):
+                pairs.update(bucket_pairs(acc.ids[row] for row in bucket))
+        return sorted(pairs)
+
+
+def _is_candidate(keyed: KeyedSketch, candidates: Container[str]) -> bool:
+    return keyed[0] in candidates
+
+
+def _verify(pair: tuple[str, str], sketches: Mapping[str, MinHashSketch]) -> Iterator[tuple[str, str]]:
+    a, b = (from_record(article_id, sketches[article_id]) for article_id in pair)
+    if near_similarity(a, b) is not None:
         yield pair
 
 
@@ -321,36 +412,26 @@ def _repoint(duplicate: Duplicate, redirects: Mapping[str, tuple[str, str]]) -> 
 class DeduplicateNear(beam.PTransform):  # type: ignore[misc]
     """``{"main": kept articles, "duplicates": their exact copies}`` in, the same shape out.
 
-    Steps: band keys per article -> ``GroupByKey`` per band -> candidate id pairs (distinct) ->
-    verified on the articles' sketches (side input: only articles that landed in a shared bucket
-    are sketched again) -> one global union-find -> articles in a cluster grouped by root and
-    collapsed -> exact duplicates of absorbed articles re-pointed at the kept one. Only ids and
-    sketches of candidate articles are shuffled, never every article's full signature per band.
+    Steps: (id, sketch) per article (the sketch the article carries, see ``with_sketch``) -> the
+    distinct id pairs sharing an LSH band bucket, from one global combine of band hashes
+    (``CandidatePairs``: 8 bytes per band in numpy blocks, not 42 keyed elements per article) ->
+    verified on the sketches of the candidate articles (side input: only articles that landed in
+    a shared bucket) -> one global union-find -> articles in a cluster grouped by root and
+    collapsed -> exact duplicates of absorbed articles re-pointed at the kept one. Whole
+    articles are never shuffled for the matching, only ids, band hashes and candidates' sketches.
 
-    Batch only (a global combine); streaming uses ``LshIndex`` state keyed by band (see module).
+    Batch only (global combines); streaming uses ``LshIndex`` state keyed by band (see module).
     Cross-run matching against ``_state/`` is ``CollapseNearIntoEarlierRuns``, applied before this.
     """
 
     def expand(self, inputs: Mapping[str, beam.PCollection]) -> dict[str, beam.PCollection]:
         articles, exact_duplicates = inputs["main"], inputs[DUPLICATES]
-        pairs = (
-            articles
-            | "BandKeys" >> beam.FlatMap(_bucket_entries)
-            | "GroupByBand" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.FlatMap(_candidate_pairs)
-            | "DistinctPairs" >> beam.Distinct()
-        )
-        candidate_ids = (
-            pairs | "PairIds" >> beam.FlatMap(lambda pair: pair) | "DistinctIds" >> beam.Distinct()
-        ) | "AsKeys" >> beam.Map(lambda article_id: (article_id, None))
-        keyed = articles | "KeyById" >> beam.Map(lambda a: (a.article_id, a))
-        sketches = (
-            {"article": keyed, "candidate": candidate_ids}
-            | "JoinCandidates" >> beam.CoGroupByKey()
-            | "SketchCandidates"
-            >> beam.FlatMap(
-                lambda kv: [(kv[0], article_sketch(a)) for a in kv[1]["article"]] if kv[1]["candidate"] else []
-            )
+        keyed_sketches = articles | "SketchById" >> beam.Map(_keyed_sketch)
+        candidate_pairs = keyed_sketches | "CandidatePairs" >> beam.CombineGlobally(CandidatePairs())
+        pairs = candidate_pairs | "Pairs" >> beam.FlatMap(lambda pairs: pairs)
+        candidate_ids = candidate_pairs | "CandidateIds" >> beam.Map(lambda pairs: {i for pair in pairs for i in pair})
+        sketches = keyed_sketches | "SketchCandidates" >> beam.Filter(
+            _is_candidate, candidates=beam.pvalue.AsSingleton(candidate_ids)
         )
         roots = (
             pairs
@@ -424,7 +505,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
         s = article_sketch(article)
         match = best_previous_match(self.index.query(s.sig), s.size) if not is_empty(s.sig) else None
         if match is None:
-            yield article
+            yield with_sketch(article, s)
             return
         candidate, similarity = match
         counter("duplicates").inc()

@@ -77,6 +77,8 @@ def unlinked_id(text: str, type_: str) -> str:
 def defined_acronyms(text: str) -> dict[str, str]:
     """Acronyms the text defines, mapped to their long forms (initials must match)."""
     found: dict[str, str] = {}
+    if "(" not in text:  # both patterns need one; most texts have none, and the scan is costly
+        return found
     for pattern, long_group, short_group in ((_ACRONYM_AFTER, 1, 2), (_ACRONYM_BEFORE, 2, 1)):
         for match in pattern.finditer(text):
             long_form, acronym = match.group(long_group).strip(), match.group(short_group)

@@ -22,6 +22,7 @@ after its document frequencies are counted, so a run gives the same ids on every
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,8 +33,8 @@ from schemas.records import Article
 from transforms.stories.features import (
     ENTITY_PREFIX,
     FeatureWeights,
-    article_features,
-    article_time,
+    StoryInput,
+    story_input,
     top_features,
 )
 
@@ -65,9 +66,16 @@ class Story:
     sources: Counter[str] = field(default_factory=Counter)
     entity_names: dict[str, str] = field(default_factory=dict)
     title: str | None = None
+    _norm: tuple[dict[str, float], float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def norm(self) -> float:
-        return math.sqrt(sum(v * v for v in self.centroid.values()))
+        """L2 norm of the centroid, kept until the centroid is replaced (the index always builds
+        a new dict, never edits one in place): it is read once per candidate of every article."""
+        cached = self._norm
+        if cached is None or cached[0] is not self.centroid:
+            cached = (self.centroid, math.sqrt(sum(v * v for v in self.centroid.values())))
+            self._norm = cached
+        return cached[1]
 
 
 @dataclass(frozen=True)
@@ -94,23 +102,25 @@ class StoryIndex:
 
     # -- assignment -------------------------------------------------------------------------------
 
-    def observe(self, article: Article) -> None:
+    def observe(self, article: Article | StoryInput) -> None:
         """Count the article's features into the document frequencies (once per article)."""
         if article.article_id in self._seen:
             return
         self._seen.add(article.article_id)
         self.documents += 1
-        self.document_frequency.update(article_features(article, self.config.weights).keys())
+        self.document_frequency.update(story_input(article, self.config.weights).feature_keys())
 
-    def assign(self, article: Article) -> Assignment:
+    def assign(self, article: Article | StoryInput) -> Assignment:
         """Place one article: join the best-matching live story or start a new one."""
+        article = story_input(article, self.config.weights)
         self.observe(article)
         vector = self.vector(article)
-        when = article_time(article)
+        when = article.time
+        order = _positions(vector)
         best: tuple[float, str] | None = None
         for story_id in self._candidates(vector):
             story = self.stories[story_id]
-            score = self.similarity(vector, story, when)
+            score = self._score(vector, order, story, when)
             if score >= self.config.threshold and (best is None or score > best[0]):  # ties: smaller id
                 best = (score, story_id)
         if best is None:
@@ -121,31 +131,38 @@ class StoryIndex:
         self._join(self.stories[best[1]], article, vector, when)
         return Assignment(article.article_id, best[1], round(best[0], 4), False)
 
-    def assign_many(self, articles: Iterable[Article]) -> list[Assignment]:
-        """A batch: count all document frequencies first, then assign in (time, article_id) order."""
-        ordered = sorted(articles, key=lambda a: (article_time(a), a.article_id))
+    def assign_many(self, articles: Iterable[Article | StoryInput]) -> list[Assignment]:
+        """A batch: count all document frequencies first, then assign in (time, article_id) order.
+
+        Each article's features are extracted once (``story_input``) for both passes.
+        """
+        inputs = (story_input(article, self.config.weights) for article in articles)
+        ordered = sorted(inputs, key=lambda a: (a.time, a.article_id))
         for article in ordered:
             self.observe(article)
         return [self.assign(article) for article in ordered]
 
-    def vector(self, article: Article) -> dict[str, float]:
+    def vector(self, article: Article | StoryInput) -> dict[str, float]:
         """IDF-weighted, L2-normalised features of ``article``."""
         n = max(self.documents, 1)
         weighted = {
             name: weight * (math.log((1 + n) / (1 + self.document_frequency.get(name, 0))) + 1.0)
-            for name, weight in article_features(article, self.config.weights).items()
+            for name, weight in story_input(article, self.config.weights).features().items()
         }
         norm = math.sqrt(sum(v * v for v in weighted.values()))
         return {name: v / norm for name, v in weighted.items()} if norm else {}
 
     def similarity(self, vector: Mapping[str, float], story: Story, when: datetime) -> float:
         """Cosine with the story centroid times the time factor."""
+        return self._score(vector, _positions(vector), story, when)
+
+    def _score(self, vector: Mapping[str, float], order: Mapping[str, int], story: Story, when: datetime) -> float:
+        """``similarity``, given the positions of ``vector``'s names (computed once per article)."""
         factor = self.time_factor(story, when)
         norm = story.norm()
         if factor == 0.0 or norm == 0.0:
             return 0.0
-        dot = sum(weight * story.centroid.get(name, 0.0) for name, weight in vector.items())
-        return factor * dot / norm
+        return factor * _dot(vector, order, story.centroid) / norm
 
     def time_factor(self, story: Story, when: datetime) -> float:
         """1 within ``grace`` of the story's span, halving every ``half_life``, 0 past ``horizon``."""
@@ -223,7 +240,7 @@ class StoryIndex:
             found |= self._postings.get(name, set())
         return sorted(found)
 
-    def _join(self, story: Story, article: Article, vector: Mapping[str, float], when: datetime) -> None:
+    def _join(self, story: Story, article: StoryInput, vector: Mapping[str, float], when: datetime) -> None:
         centroid = Counter(story.centroid)
         centroid.update(vector)
         story.centroid = {name: centroid[name] for name in top_features(dict(centroid), self.config.centroid_features)}
@@ -232,8 +249,8 @@ class StoryIndex:
         story.last_seen = max(story.last_seen, when)
         if article.source:
             story.sources[article.source] += 1
-        for entity in article.entities:
-            story.entity_names.setdefault(entity.entity_id, entity.name)
+        for entity_id, name in article.entity_names:
+            story.entity_names.setdefault(entity_id, name)
         if story.title is None and article.title:
             story.title = article.title
         self._post(story)
@@ -245,6 +262,21 @@ class StoryIndex:
         for name in new:
             self._postings.setdefault(name, set()).add(story.story_id)
         self._posted[story.story_id] = new
+
+
+def _positions(vector: Mapping[str, float]) -> dict[str, int]:
+    """Each name's position in ``vector``: the order its products are summed in."""
+    return {name: i for i, name in enumerate(vector)}
+
+
+def _dot(vector: Mapping[str, float], order: Mapping[str, int], centroid: Mapping[str, float]) -> float:
+    """``sum(w * centroid.get(name, 0.0) for name, w in vector.items())``, bit for bit, faster.
+
+    Only the shared names are visited (a set intersection in C), in ``vector``'s order: the
+    products of the others are 0.0, and adding 0.0 leaves every partial sum unchanged.
+    """
+    shared = sorted(vector.keys() & centroid.keys(), key=order.__getitem__)
+    return sum(map(operator.mul, map(vector.__getitem__, shared), map(centroid.__getitem__, shared)))
 
 
 def _parse_time(value: str) -> datetime:

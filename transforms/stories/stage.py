@@ -1,10 +1,13 @@
 """Beam wrapper for story assignment: one run's articles placed against the previous runs' stories.
 
-Batch: the run's articles meet in one call (a side-input list) and are assigned by a
+Batch: the run's articles meet in one call (grouped under one key) and are assigned by a
 ``StoryIndex`` loaded from the state records of the previous run, in (time, article_id) order, so
 the ids do not depend on the runner. Assignment costs well under a millisecond per article (sparse
 dot products with the stories sharing a top feature), so one worker handles a day of news; it
-is the one global step of the graph, like the near-dup union-find.
+is the one global step of the graph, like the near-dup union-find. That step only sees each
+article's ``StoryInput`` (its features, extracted beforehand in parallel, and a few fields) and
+returns story ids, which are then set on the full articles: the whole run is never held in
+memory as full articles at once.
 
 Stream (later): the same ``StoryIndex`` logic as stateful processing keyed by feature (entity id
 or top term, the inverted index of ``StoryIndex._postings``): an article is fanned out to its top
@@ -27,27 +30,45 @@ import apache_beam as beam
 
 from schemas.records import Article
 from transforms.base import counter
+from transforms.stories.features import StoryInput, story_input
 from transforms.stories.index import StoryConfig, StoryIndex, story_rows
 
 STORIES = "stories"
 STATE = "state"
 
 
-def assign_run(
-    articles: Iterable[Article], state: Sequence[Mapping[str, Any]], run_id: str, config: StoryConfig | None = None
-) -> tuple[list[Article], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Pure core of the stage: (articles with story ids, story rows touched by this run, new state)."""
-    index = StoryIndex.from_records(state, config or StoryConfig())
-    batch = list(articles)
+def assign_ids(
+    articles: Iterable[Article | StoryInput],
+    state: Sequence[Mapping[str, Any]],
+    run_id: str,
+    config: StoryConfig | None = None,
+) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pure core of the stage: ({article_id: story_id}, story rows touched by this run, new state)."""
+    config = config or StoryConfig()
+    index = StoryIndex.from_records(state, config)
+    batch = [story_input(article, config.weights) for article in articles]
     assignments = index.assign_many(batch)
     story_of = {a.article_id: a.story_id for a in assignments}
     touched = {a.story_id for a in assignments}
     # Rows first: a story this run touched gets its row even if it is old enough to expire below.
     rows = list(story_rows((index.stories[s] for s in sorted(touched) if s in index.stories), run_id))
     if batch:
-        index.expire(max(a.published or a.fetched_at for a in batch))
+        index.expire(max(a.time for a in batch))
+    return story_of, rows, index.to_records()
+
+
+def assign_run(
+    articles: Iterable[Article], state: Sequence[Mapping[str, Any]], run_id: str, config: StoryConfig | None = None
+) -> tuple[list[Article], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``assign_ids`` with the story ids set on the articles: (placed articles, story rows, new state)."""
+    batch = list(articles)
+    story_of, rows, records = assign_ids(batch, state, run_id, config)
     placed = [dataclasses.replace(a, story_id=story_of[a.article_id]) for a in batch]
-    return placed, rows, index.to_records()
+    return placed, rows, records
+
+
+def with_story_id(article: Article, story_ids: Mapping[str, str]) -> Article:
+    return dataclasses.replace(article, story_id=story_ids[article.article_id])
 
 
 class _Assign(beam.DoFn):  # type: ignore[misc]
@@ -55,13 +76,12 @@ class _Assign(beam.DoFn):  # type: ignore[misc]
         self.run_id = run_id
         self.config = config
 
-    def process(self, _: None, articles_in: Iterable[Article], state: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
-        articles, rows, records = assign_run(articles_in, state, self.run_id, self.config)
-        if not articles:
-            return  # nothing assigned: the stored state stays current, and a quiet run writes nothing
+    def process(self, grouped: tuple[None, Iterable[StoryInput]], state: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
+        batch = list(grouped[1])
+        story_of, rows, records = assign_ids(batch, state, self.run_id, self.config)
         counter("stories_touched").inc(len(rows))
-        counter("stories_new").inc(sum(1 for a in articles if a.story_id == a.article_id))
-        yield from articles
+        counter("stories_new").inc(sum(1 for a in batch if story_of[a.article_id] == a.article_id))
+        yield from story_of.items()
         for row in rows:
             yield beam.pvalue.TaggedOutput(STORIES, row)
         for record in records:
@@ -72,7 +92,8 @@ class AssignStories(beam.PTransform):  # type: ignore[misc]
     """Tagged articles in; ``main`` articles with ``story_id``, ``stories`` rows and ``state`` out.
 
     ``state`` is the list of records the previous run persisted (``StoryIndex.to_records``); an
-    empty list starts from nothing. Articles are grouped globally: batch only (see module).
+    empty list starts from nothing. Articles are grouped globally: batch only (see module). A run
+    without articles assigns nothing and writes nothing: the stored state stays current.
     """
 
     def __init__(self, run_id: str, state: Sequence[Mapping[str, Any]] = (), config: StoryConfig | None = None) -> None:
@@ -82,17 +103,16 @@ class AssignStories(beam.PTransform):  # type: ignore[misc]
         self.config = config or StoryConfig()
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        # one element drives one call that sees every article (side input), so a run without
-        # articles still carries the state forward
+        weights = self.config.weights
         state = articles.pipeline | "StoryState" >> beam.Create([self.state])
         result = (
-            articles.pipeline
-            | "Once" >> beam.Create([None])
+            articles
+            | "StoryInputs" >> beam.Map(lambda article, weights: (None, story_input(article, weights)), weights)
+            | "AllArticles" >> beam.GroupByKey()
             | "Assign"
-            >> beam.ParDo(
-                _Assign(self.run_id, self.config),
-                articles_in=beam.pvalue.AsList(articles),
-                state=beam.pvalue.AsSingleton(state),
-            ).with_outputs(STORIES, STATE, main="main")
+            >> beam.ParDo(_Assign(self.run_id, self.config), state=beam.pvalue.AsSingleton(state)).with_outputs(
+                STORIES, STATE, main="story_ids"
+            )
         )
-        return {"main": result["main"], STORIES: result[STORIES], STATE: result[STATE]}
+        placed = articles | "WithStoryIds" >> beam.Map(with_story_id, story_ids=beam.pvalue.AsDict(result["story_ids"]))
+        return {"main": placed, STORIES: result[STORIES], STATE: result[STATE]}
