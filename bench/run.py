@@ -55,7 +55,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lsh_signatures": 1_000_000,
         "lsh_queries": 2_000,
         "scaling_sizes": (1_000, 10_000, 100_000),
-        "scaling_cap_seconds": 240,
+        "scaling_cap_seconds": 900,
     },
     "quick": {
         "repeats": 2,
