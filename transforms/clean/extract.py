@@ -29,6 +29,11 @@ PROSE_WORDS = 80
 #: Below this probability py3langid's guess (on a headline-length text) is wrong more often
 #: than right; no language is more useful downstream than a wrong one.
 MIN_LANGUAGE_CONFIDENCE = 0.3
+LANGUAGE_SAMPLE_CHARS = 1_000
+"""py3langid reads only this many leading characters: its cost grows with the text (0.8 ms for
+a median article, 0.3 ms for 1,000 characters), and on 1,014 real extracted pages in 19
+languages the first 1,000 characters gave the whole text's answer for all but two (both
+mixed-language pages)."""
 
 #: Scripts written without spaces between words count one word per character (CJK) so
 #: the length threshold means the same in every language.
@@ -63,9 +68,10 @@ def language_identifier() -> LanguageIdentifier:
 
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of ``text``, or None when py3langid is not confident."""
-    if not text.strip():
+    sample = text.strip()[:LANGUAGE_SAMPLE_CHARS]
+    if not sample:
         return None
-    code, probability = language_identifier().classify(text)
+    code, probability = language_identifier().classify(sample)
     if code == "zxx" or probability < MIN_LANGUAGE_CONFIDENCE:
         return None
     return str(code)

@@ -1,6 +1,6 @@
 """Gazetteer entity tagging: mentions with exact offsets, aggregated into salient canonical entities.
 
-The pipeline is ``spacy.blank("en")`` + ``sentencizer`` + ``entity_ruler`` holding one phrase
+The pipeline is ``spacy.blank("en")`` + ``entity_ruler`` holding one phrase
 pattern per gazetteer alias and demonym, matched case-sensitively on ``ORTH``: "US" and "U.S."
 are the United States, "us" never is. spaCy's tokenizer splits possessives ("China's",
 "China\u2019s" -> "China" + "'s") and hyphen compounds ("US-led"); one extra infix rule splits a
@@ -33,7 +33,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 import spacy
+from spacy.attrs import IDX, IS_PUNCT, LENGTH, ORTH
 from spacy.language import Language
+from spacy.pipeline import EntityRuler, Sentencizer
+from spacy.strings import get_string_id
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.util import compile_infix_regex
@@ -87,6 +90,35 @@ GAZETTEER_ONLY = "gazetteer"
 
 _UNUSED_COMPONENTS = ("parser", "tagger", "lemmatizer", "attribute_ruler", "morphologizer", "textcat")
 
+_RULER_FACTORY = "newsbeam_gazetteer_ruler"
+_PERIODS = frozenset(get_string_id(char) for char in Sentencizer.default_punct_chars)
+"""``ORTH`` ids of the sentencizer's sentence-ending characters."""
+
+
+class GazetteerRuler(EntityRuler):
+    """spaCy's ``EntityRuler``, minus a per-document recount of its patterns.
+
+    ``EntityRuler.match`` first checks that the ruler has patterns by summing the lengths of
+    every pattern list; with the gazetteer's tens of thousands of patterns that was a tenth of
+    the tagging time. Here the check stops at the first label that has any.
+    """
+
+    def _require_patterns(self) -> None:
+        if not any(self.phrase_patterns.values()) and not any(self.token_patterns.values()):
+            super()._require_patterns()
+
+
+@Language.factory(
+    _RULER_FACTORY,
+    default_config={"phrase_matcher_attr": "ORTH", "overwrite_ents": True, "validate": False},
+)
+def _make_gazetteer_ruler(
+    nlp: Language, name: str, phrase_matcher_attr: str, overwrite_ents: bool, validate: bool
+) -> GazetteerRuler:
+    return GazetteerRuler(
+        nlp, name, phrase_matcher_attr=phrase_matcher_attr, overwrite_ents=overwrite_ents, validate=validate
+    )
+
 
 def resolve_model(model: str | Path | None) -> str | Path | None:
     """Which spaCy pipeline tags entities: None means the packaged model when it is present."""
@@ -98,7 +130,11 @@ def resolve_model(model: str | Path | None) -> str | Path | None:
 
 
 def build_pipeline(gazetteer: Gazetteer, model: str | Path | None = None) -> Language:
-    """The spaCy pipeline: [statistical NER ->] sentence boundaries -> gazetteer entity ruler.
+    """The spaCy pipeline: [statistical NER ->] gazetteer entity ruler (named ``entity_ruler``).
+
+    Sentence boundaries are not a pipeline step: the tagger needs them only around a few
+    tokens (the lead, a surname's left neighbour), so it finds them there itself with the
+    ``sentencizer``'s rule (``_Tokens``) instead of running it over every token.
 
     ``model`` is any installed spaCy pipeline name or path (``en_core_web_sm``, the packaged
     model, ...); its ``ner`` runs first and the ruler overwrites the spans it also knows, so
@@ -116,12 +152,7 @@ def build_pipeline(gazetteer: Gazetteer, model: str | Path | None = None) -> Lan
         if "ner" not in nlp.pipe_names:
             raise ValueError(f"spaCy pipeline {model} has no 'ner' component")
     nlp.max_length = MAX_CHARS + 1
-    if "senter" not in nlp.pipe_names:
-        nlp.add_pipe("sentencizer")
-    ruler = nlp.add_pipe(
-        "entity_ruler",
-        config={"phrase_matcher_attr": "ORTH", "overwrite_ents": True, "validate": False},
-    )
+    ruler = nlp.add_pipe(_RULER_FACTORY, name="entity_ruler")
     ruler.add_patterns(gazetteer.patterns())  # type: ignore[attr-defined]
     return nlp
 
@@ -144,8 +175,8 @@ class EntityTagger:
     def __init__(self, nlp: Language, gazetteer: Gazetteer) -> None:
         self.nlp = nlp
         self.gazetteer = gazetteer
-        self._short_names: dict[str, tuple[tuple[str, ...], ...]] = {
-            entry.entity_id: tuple(tuple(t.text for t in nlp.make_doc(name)) for name in entry.short_names)
+        self._short_names: dict[str, tuple[tuple[int, ...], ...]] = {
+            entry.entity_id: tuple(tuple(t.orth for t in nlp.make_doc(name)) for name in entry.short_names)
             for entry in gazetteer
             if entry.short_names
         }
@@ -182,19 +213,20 @@ class EntityTagger:
         """Mentions and entities of one parsed text (and title), each given with the text it was
         parsed from: ``Doc.text`` rebuilds the string token by token (a tenth of the tagging time)."""
         doc, text = parsed
+        tokens = _Tokens(doc)
         spans = self._spans(doc)
         surnames = self._surnames({s.entity_id for s in spans})
-        spans = sorted([*spans, *_surname_spans(doc, surnames)], key=lambda s: s.start)
+        spans = sorted([*spans, *_surname_spans(doc, tokens, surnames)], key=lambda s: s.start)
         title_spans: list[Span] = []
         if title_parsed is not None:
             title_doc, title_text = title_parsed
-            title_spans = [*self._spans(title_doc), *_surname_spans(title_doc, surnames)]
+            title_spans = [*self._spans(title_doc), *_surname_spans(title_doc, _Tokens(title_doc), surnames)]
             title_spans = link(title_spans, title_text, extra=spans)
         spans = link(spans, text, extra=title_spans)
         mentions = tuple(
             Mention(start=s.start, end=s.end, text=s.text, type=s.type, entity_id=s.entity_id) for s in spans
         )
-        return mentions, self._entities(mentions, title_spans, _lead_end(doc, len(text)))
+        return mentions, self._entities(mentions, title_spans, tokens.lead_end(len(text)))
 
     def _spans(self, doc: Doc) -> list[Span]:
         spans = []
@@ -208,9 +240,9 @@ class EntityTagger:
                 spans.append(Span(ent.start_char, ent.end_char, ent.text, type_, unlinked_id(ent.text, type_)))
         return spans
 
-    def _surnames(self, entity_ids: set[str]) -> dict[tuple[str, ...], str]:
-        """Surname tokens -> person, for the people named in full; shared surnames dropped."""
-        owners: dict[tuple[str, ...], set[str]] = {}
+    def _surnames(self, entity_ids: set[str]) -> dict[tuple[int, ...], str]:
+        """Surname tokens (``ORTH`` ids) -> person, for the people named in full; shared surnames dropped."""
+        owners: dict[tuple[int, ...], set[str]] = {}
         for entity_id in entity_ids:
             for tokens in self._short_names.get(entity_id, ()):
                 owners.setdefault(tokens, set()).add(entity_id)
@@ -294,36 +326,94 @@ def _rank_key(entity: EntityRef) -> tuple[float, str, str]:
     return (-entity.salience, entity.name, entity.entity_id)
 
 
-def _surname_spans(doc: Doc, surnames: dict[tuple[str, ...], str]) -> list[Span]:
+class _Tokens:
+    """A parsed doc's token attributes as Python lists, and its sentence starts on demand.
+
+    Sentence starts follow spaCy's ``sentencizer`` exactly: a sentence starts at the first
+    token that is not punctuation after a token in ``Sentencizer.default_punct_chars``
+    ("." "!" "?" ...), and at the first token. A model that sets sentence starts itself
+    (``senter``, ``parser``) is followed instead.
+    """
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        columns = doc.to_array([ORTH, IS_PUNCT, IDX, LENGTH]).T.tolist() if len(doc) else [[], [], [], []]
+        self.orth: list[int] = columns[0]
+        self._punct: list[int] = columns[1]
+        self._idx: list[int] = columns[2]
+        self._length: list[int] = columns[3]
+        self._from_model = doc.has_annotation("SENT_START")
+
+    def _is_period(self, i: int) -> bool:
+        return self.orth[i] in _PERIODS
+
+    def is_sent_start(self, i: int) -> bool:
+        """Whether token ``i`` starts a sentence."""
+        if self._from_model:
+            return bool(self.doc[i].is_sent_start)
+        if i == 0:
+            return True
+        if self._punct[i] or self._is_period(i):
+            return False
+        k = i - 1
+        while k >= 0 and (self._punct[k] or self._is_period(k)):
+            if self._is_period(k):
+                return True
+            k -= 1
+        return False
+
+    def _starts(self) -> Iterator[int]:
+        if self._from_model:
+            yield from (sent.start for sent in self.doc.sents)
+            return
+        if self.orth:
+            yield 0
+        seen_period = False
+        for i in range(len(self.orth)):
+            period = self._is_period(i)
+            if seen_period and not self._punct[i] and not period:
+                yield i
+                seen_period = False
+            elif period:
+                seen_period = True
+
+    def lead_end(self, length: int) -> int:
+        """Character offset where the lead ends: two sentences, clamped to [300, 600] characters.
+
+        ``length`` is the length of the doc's text (passed in: ``Doc.text`` is rebuilt per call).
+        """
+        end = length
+        starts = self._starts()
+        if next(starts, None) is not None and next(starts, None) is not None:
+            third = next(starts, None)
+            last = (third if third is not None else len(self.orth)) - 1
+            end = self._idx[last] + self._length[last]
+        return min(max(end, LEAD_MIN_CHARS), LEAD_MAX_CHARS)
+
+
+def _surname_spans(doc: Doc, tokens: _Tokens, surnames: dict[tuple[int, ...], str]) -> list[Span]:
     """Bare-surname mentions of people already named in full (see the module docstring)."""
     if not surnames:
         return []
     taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
-    words = [token.text for token in doc]  # once: a Token object per index and surname was most of the cost
+    words = tokens.orth
+    firsts = {surname[0] for surname in surnames}
+    positions: dict[int, list[int]] = {}
+    for i, word in enumerate(words):  # one pass over the doc, not one per surname
+        if word in firsts:
+            positions.setdefault(word, []).append(i)
     spans = []
-    for tokens, entity_id in surnames.items():
-        size = len(tokens)
-        starts = [i for i, word in enumerate(words[: max(0, len(words) - size + 1)]) if word == tokens[0]]
-        for i in starts:
-            if any(j in taken for j in range(i, i + size)) or tuple(words[i : i + size]) != tokens:
+    for surname, entity_id in surnames.items():
+        size = len(surname)
+        for i in positions.get(surname[0], ()):
+            if i > len(words) - size:
+                break
+            if any(j in taken for j in range(i, i + size)) or tuple(words[i : i + size]) != surname:
                 continue
             before = doc[i - 1] if i > 0 else None
-            if before is not None and before.is_title and not doc[i].is_sent_start and before.text not in HONORIFICS:
+            if before is not None and before.is_title and not tokens.is_sent_start(i) and before.text not in HONORIFICS:
                 continue  # "Hunter Biden" is somebody else
             span = doc[i : i + size]
             spans.append(Span(span.start_char, span.end_char, span.text, "PER", entity_id, linked=True))
             taken.update(range(i, i + size))
     return spans
-
-
-def _lead_end(doc: Doc, length: int) -> int:
-    """Character offset where the lead ends: two sentences, clamped to [300, 600] characters.
-
-    ``length`` is the length of the doc's text (passed in: ``Doc.text`` is rebuilt per call).
-    """
-    end = length
-    for index, sent in enumerate(doc.sents):
-        if index + 1 >= LEAD_SENTENCES:
-            end = sent.end_char
-            break
-    return min(max(end, LEAD_MIN_CHARS), LEAD_MAX_CHARS)
