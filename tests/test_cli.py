@@ -90,15 +90,15 @@ def test_fatal_config_exits_one_and_publishes_nothing(tmp_path: Path, capsys: py
 
 def test_failed_run_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer dies after staging a partition: the lake must show none of the run's files."""
-    real = lake_write.write_partitions
+    real = lake_write.write_batches
 
-    def dies_on_articles(output: str, run_id: str, table: str, rows: object) -> object:
-        written = real(output, run_id, table, rows)
+    def dies_on_articles(output: str, run_id: str, table: str, batches: object) -> object:
+        written = real(output, run_id, table, batches)
         if table == "articles":
             raise OSError("disk full (injected)")
         return written
 
-    monkeypatch.setattr(lake_write, "write_partitions", dies_on_articles)
+    monkeypatch.setattr(lake_write, "write_batches", dies_on_articles)
     archive = tmp_path / "pages.jsonl"
     write_archive(archive)
     output = tmp_path / "lake"

@@ -182,3 +182,22 @@ def test_many_file_tables_read_as_datasets_give_the_same_answers(tmp_path: Path,
     assert answers[0] == [(datetime(2024, 5, day).date(), 1) for day in (1, 2, 3)]  # articles 9, 1 and 5
     assert answers[2][0] == ("wang-yi", 12)
     assert answers[3] == [("DATE", "VARCHAR")]
+
+
+def test_batches_from_several_bundles_make_one_file_per_partition_in_arrival_order(tmp_path: Path) -> None:
+    """What the shuffle carries (Arrow IPC batches) is written as if the rows had come one by one."""
+    articles = [make_article(f"https://e.org/{i}", text=f"text {i}", published=PUBLISHED) for i in range(5)]
+    rows = [article_row(a, "run1") for a in articles]
+    other_day = article_row(
+        make_article("https://e.org/x", text="x", published=datetime(2024, 5, 4, tzinfo=timezone.utc)), "run1"
+    )
+    first = lake_write.encode_batch(lake_write.to_batch("articles", [(r.partition, r.row) for r in rows[:3]]))
+    second = lake_write.to_batch(
+        "articles", [(other_day.partition, other_day.row), *((r.partition, r.row) for r in rows[3:])]
+    )
+    files = lake_write.write_batches(str(tmp_path), "run1", "articles", [lake_write.decode_batch(first), second])
+    assert [(f.partition, f.rows) for f in files] == [("date=2024-05-02", 5), ("date=2024-05-04", 1)]
+    table = pq.read_table(files[0].staged_path)
+    assert table.column("url").to_pylist() == [a.url for a in articles]
+    assert lake_write.PARTITION_COLUMN not in table.column_names
+    assert pq.read_schema(files[0].staged_path).remove_metadata() == ARTICLES.remove_metadata()
