@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline.config import RunConfig
-from schemas.records import Article, FeedSpec
+from schemas.records import Article, FeedSpec, FeedState
 from transforms.base import DEAD_LETTER, MAIN
 from transforms.clean.stage import CleanPages
 from transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
@@ -39,7 +39,7 @@ from transforms.lake.rows import (
     story_row,
     story_state_row,
 )
-from transforms.lake.state import LakeState, load_near_rows
+from transforms.lake.state import load_near_rows, load_seen, load_seen_urls, load_story_records
 from transforms.lake.write import WriteLake
 from transforms.read.feeds import FEED_STATE, ReadFeeds
 from transforms.read.jsonl import ReadInputPages
@@ -67,9 +67,17 @@ def one_worker(pipeline: beam.Pipeline) -> bool:
     return isinstance(pipeline.runner, FnApiRunner) and workers == 1
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = None) -> beam.PCollection:
-    """Add the whole run to ``pipeline``; returns the staged files it will write."""
-    state = state or LakeState()
+def build(
+    pipeline: beam.Pipeline, config: RunConfig, feed_states: Mapping[str, FeedState] | None = None
+) -> beam.PCollection:
+    """Add the whole run to ``pipeline``; returns the staged files it will write.
+
+    ``feed_states`` (from ``load_feed_states``) go into the graph with the feed list; everything
+    else earlier runs left (seen URLs and texts, MinHash signatures, stories) is read from the
+    lake by the stage that needs it, on its worker.
+    """
+    feed_states = feed_states or {}
+    output = config.output
     dead_letters = []
     state_rows = []
     if config.input_pattern:
@@ -77,13 +85,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = 
             config.input_pattern, spread=not one_worker(pipeline), slices=config.input_slices
         )
         if not config.refetch:
-            pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(state.seen_urls.keys())}
+            pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))}
     else:
-        specs = [spec if spec.state else _with_state(spec, state) for spec in config.feeds]
+        specs = [spec if spec.state else _with_state(spec, feed_states) for spec in config.feeds]
         read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http)
         entries = read[MAIN]
         if not config.refetch:
-            entries = entries | "SkipSeen" >> SkipSeen(state.seen_urls.keys())
+            entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))
         pages = entries | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
         state_rows.append(read[FEED_STATE] | "FeedStateRows" >> beam.Map(feed_state_row, config.run_id))
@@ -91,15 +99,17 @@ def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = 
 
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
     deduplicated = cleaned[MAIN] | "Deduplicate" >> DeduplicateExact()
-    new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(state.seen_urls, state.seen_hashes)
+    new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(functools.partial(load_seen, output))
     exact = {
         MAIN: new[MAIN],
         DUPLICATES: (deduplicated[DUPLICATES], new[DUPLICATES]) | "ExactDuplicates" >> beam.Flatten(),
     }
-    near = exact | "NearEarlierRuns" >> CollapseNearIntoEarlierRuns(functools.partial(near_index, config.output))
+    near = exact | "NearEarlierRuns" >> CollapseNearIntoEarlierRuns(functools.partial(near_index, output))
     near = near | "DeduplicateNear" >> DeduplicateNear()
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
-    storied = tagged[MAIN] | "AssignStories" >> AssignStories(config.run_id, state.stories)
+    storied = tagged[MAIN] | "AssignStories" >> AssignStories(
+        config.run_id, functools.partial(load_story_records, output)
+    )
     dead_letters += [cleaned[DEAD_LETTER], tagged[DEAD_LETTER]]
     duplicates = near[DUPLICATES]
 
@@ -120,6 +130,6 @@ def build(pipeline: beam.Pipeline, config: RunConfig, state: LakeState | None = 
     return rows | "WriteLake" >> WriteLake(config.output, run_id)
 
 
-def _with_state(spec: FeedSpec, state: LakeState) -> FeedSpec:
+def _with_state(spec: FeedSpec, feed_states: Mapping[str, FeedState]) -> FeedSpec:
     """The spec with what earlier runs learnt about its feed (validators for a conditional GET)."""
-    return dataclasses.replace(spec, state=state.feeds.get(spec.url))
+    return dataclasses.replace(spec, state=feed_states.get(spec.url))

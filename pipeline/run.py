@@ -23,7 +23,7 @@ from transforms.lake.compact import compact
 from transforms.lake.crash import crash_point
 from transforms.lake.lock import RunLock
 from transforms.lake.publish import PublishedRun, publish_run, recover
-from transforms.lake.state import load_state
+from transforms.lake.state import load_feed_states
 
 logger = logging.getLogger("newsbeam")
 
@@ -132,9 +132,9 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
 def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> tuple[dict[str, int], PublishedRun]:
     """One Beam pipeline over the lake's committed state, staged and then published as ``config.run_id``."""
     started = datetime.now(timezone.utc)
-    state = load_state(config.output)
+    feed_states = load_feed_states(config.output) if config.feeds else {}
     pipeline = beam.Pipeline(options=options)
-    graph.build(pipeline, config, state)
+    graph.build(pipeline, config, feed_states)
     result = pipeline.run()
     result.wait_until_finish()
     totals = counters(result)

@@ -185,7 +185,7 @@ def test_stage_core_and_beam_wrapper_carry_ids_across_runs() -> None:
 
     follow_up = article("gazette", SAME_EVENT_OTHER_WORDS, DAY + timedelta(days=1), "Dredging vote is historic")
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        result = pipeline | beam.Create([follow_up]) | AssignStories("run-2", state)
+        result = pipeline | beam.Create([follow_up]) | AssignStories("run-2", lambda: state)
         assert_that(result["main"] | beam.Map(lambda a: a.story_id), equal_to([first.article_id]), label="ids")
         assert_that(
             result[STORIES] | beam.Map(lambda r: (r["story_id"], r["article_count"])),
@@ -203,7 +203,7 @@ def test_a_run_without_articles_writes_no_story_state() -> None:
     """Nothing to assign: the stored state stays the newest (see test_scheduled_runs), nothing is rewritten."""
     _, _, state = assign_run([article("courier", ARTICLE, DAY)], [], "run-1")
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        result = pipeline | beam.Create([]) | AssignStories("run-2", state)
+        result = pipeline | beam.Create([]) | AssignStories("run-2", lambda: state)
         assert_that(result[STATE] | beam.Map(lambda r: r["kind"]), equal_to([]))
 
 

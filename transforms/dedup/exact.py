@@ -12,14 +12,14 @@ then the URL, so the choice is deterministic whatever order the runner delivers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
 import apache_beam as beam
 
 from schemas.records import Article, Duplicate
 from transforms.base import counter
-from transforms.lake.state import SeenArticle
+from transforms.lake.state import SeenArticle, SeenState
 
 DUPLICATES = "duplicates"
 _FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
@@ -135,18 +135,33 @@ def against_earlier_runs(
     yield article
 
 
-class CollapseIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
-    """Kept articles in; ``main`` articles new to the lake and ``duplicates`` of earlier runs out."""
+class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, load_seen: Callable[[], SeenState]) -> None:
+        self.load_seen = load_seen
+        self.seen = SeenState()
 
-    def __init__(self, seen_urls: Mapping[str, SeenArticle], seen_hashes: Mapping[str, SeenArticle]) -> None:
+    def setup(self) -> None:
+        self.seen = self.load_seen()
+
+    def process(self, article: Article) -> Iterator[object]:
+        return against_earlier_runs(article, self.seen.urls, self.seen.hashes)
+
+
+class CollapseIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
+    """Kept articles in; ``main`` articles new to the lake and ``duplicates`` of earlier runs out.
+
+    ``load_seen`` (e.g. ``functools.partial(load_seen, output)``) reads what the lake holds once
+    per worker, in ``setup``, so the seen set is never pickled into the pipeline graph.
+    """
+
+    def __init__(self, load_seen: Callable[[], SeenState]) -> None:
         super().__init__()
-        self.seen_urls = dict(seen_urls)
-        self.seen_hashes = dict(seen_hashes)
+        self.load_seen = load_seen
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        result = articles | "AgainstEarlierRuns" >> beam.FlatMap(
-            against_earlier_runs, self.seen_urls, self.seen_hashes
-        ).with_outputs(DUPLICATES, main="main")
+        result = articles | "AgainstEarlierRuns" >> beam.ParDo(_AgainstEarlierRuns(self.load_seen)).with_outputs(
+            DUPLICATES, main="main"
+        )
         return {"main": result["main"], DUPLICATES: result[DUPLICATES]}
 
 

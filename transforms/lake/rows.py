@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
 from schemas.lake import SCHEMA_VERSION, TABLES
-from schemas.records import Article, DeadLetter, Duplicate, EntityRef, FeedState
+from schemas.records import Article, DeadLetter, Duplicate, EntityRef, FeedState, Mention
 from transforms.dedup.keys import canonical_url
 
 
@@ -23,6 +23,15 @@ class LakeRow:
     partition: str
     """Hive path below the table folder, e.g. ``date=2024-05-03``."""
     row: dict[str, Any]
+
+
+_ENTITY_FIELDS = tuple(f.name for f in fields(EntityRef))
+_MENTION_FIELDS = tuple(f.name for f in fields(Mention))
+
+
+def _flat(record: EntityRef | Mention, names: tuple[str, ...]) -> dict[str, Any]:
+    """A flat record's fields as a dict: ``asdict`` deep-copies every value, ten times slower."""
+    return {name: getattr(record, name) for name in names}
 
 
 def partition_date(published: datetime | None, fetched_at: datetime) -> str:
@@ -61,8 +70,8 @@ def article_row(article: Article, run_id: str) -> LakeRow:
         "content_hash": article.content_hash,
         "story_id": article.story_id or article.article_id,
         "duplicate_urls": list(article.duplicate_urls),
-        "entities": [asdict(entity) for entity in article.entities],
-        "mentions": [asdict(mention) for mention in article.mentions],
+        "entities": [_flat(entity, _ENTITY_FIELDS) for entity in article.entities],
+        "mentions": [_flat(mention, _MENTION_FIELDS) for mention in article.mentions],
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
     }

@@ -48,9 +48,46 @@ def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
     return rows
 
 
+@dataclass(frozen=True)
+class SeenState:
+    """Every URL and text already in the lake (``_state/seen``)."""
+
+    urls: Mapping[str, SeenArticle] = field(default_factory=dict)
+    hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
+
+
 def load_state(output: str) -> LakeState:
-    """The committed state of the lake at ``output`` (empty for a new lake)."""
+    """The committed state of the lake at ``output`` (empty for a new lake), all of it.
+
+    A run reads only ``load_feed_states`` on the driver; the seen set and the story index are
+    read by the stages that use them, on their workers (``load_seen``, ``load_story_records``),
+    so they are never pickled into the pipeline graph.
+    """
     files = live_files(output)
+    seen = _seen(files)
+    return LakeState(_feed_states(files), seen.urls, seen.hashes, _story_records(files))
+
+
+def load_feed_states(output: str) -> dict[str, FeedState]:
+    """Feed URL -> the newest state earlier runs recorded for it."""
+    return _feed_states(live_files(output))
+
+
+def load_seen(output: str) -> SeenState:
+    """The canonical URLs and content hashes the lake at ``output`` already holds."""
+    return _seen(live_files(output))
+
+
+def load_seen_urls(output: str) -> Mapping[str, SeenArticle]:
+    return load_seen(output).urls
+
+
+def load_story_records(output: str) -> list[dict[str, Any]]:
+    """The story index the newest run left (``StoryIndex.to_records``)."""
+    return _story_records(live_files(output))
+
+
+def _feed_states(files: Mapping[str, list[str]]) -> dict[str, FeedState]:
     feeds: dict[str, FeedState] = {}
     columns = list(FeedState.__dataclass_fields__)
     for row in sorted(
@@ -58,6 +95,10 @@ def load_state(output: str) -> LakeState:
         key=lambda r: (r["last_attempt_at"] is not None, r["last_attempt_at"] or datetime.min),
     ):
         feeds[str(row["feed_url"])] = FeedState(**row)  # type: ignore[arg-type]
+    return feeds
+
+
+def _seen(files: Mapping[str, list[str]]) -> SeenState:
     seen_urls: dict[str, SeenArticle] = {}
     seen_hashes: dict[str, SeenArticle] = {}
     for row in _read(files.get("seen", []), ["canonical_url", "article_id", "article_url", "content_hash"]):
@@ -65,7 +106,7 @@ def load_state(output: str) -> LakeState:
         seen_urls.setdefault(str(row["canonical_url"]), article)
         if row["content_hash"]:
             seen_hashes.setdefault(str(row["content_hash"]), article)
-    return LakeState(feeds, seen_urls, seen_hashes, _story_records(files))
+    return SeenState(seen_urls, seen_hashes)
 
 
 def load_near_rows(output: str, horizon_days: int = NEAR_HORIZON_DAYS) -> list[dict[str, object]]:

@@ -23,7 +23,7 @@ article in this run (for ``DIR/stories/date=.../``); ``state`` the records to pe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -72,13 +72,14 @@ def with_story_id(article: Article, story_ids: Mapping[str, str]) -> Article:
 
 
 class _Assign(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, run_id: str, config: StoryConfig) -> None:
+    def __init__(self, run_id: str, config: StoryConfig, load_state: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
         self.run_id = run_id
         self.config = config
+        self.load_state = load_state
 
-    def process(self, grouped: tuple[None, Iterable[StoryInput]], state: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
+    def process(self, grouped: tuple[None, Iterable[StoryInput]]) -> Iterator[Any]:
         batch = list(grouped[1])
-        story_of, rows, records = assign_ids(batch, state, self.run_id, self.config)
+        story_of, rows, records = assign_ids(batch, self.load_state(), self.run_id, self.config)
         counter("stories_touched").inc(len(rows))
         counter("stories_new").inc(sum(1 for a in batch if story_of[a.article_id] == a.article_id))
         yield from story_of.items()
@@ -91,26 +92,32 @@ class _Assign(beam.DoFn):  # type: ignore[misc]
 class AssignStories(beam.PTransform):  # type: ignore[misc]
     """Tagged articles in; ``main`` articles with ``story_id``, ``stories`` rows and ``state`` out.
 
-    ``state`` is the list of records the previous run persisted (``StoryIndex.to_records``); an
-    empty list starts from nothing. Articles are grouped globally: batch only (see module). A run
-    without articles assigns nothing and writes nothing: the stored state stays current.
+    ``load_state`` returns the records the previous run persisted (``StoryIndex.to_records``;
+    e.g. ``functools.partial(load_story_records, output)``), read where the stories are assigned,
+    not pickled into the graph; the default, no records, starts from nothing. Articles are
+    grouped globally: batch only (see module). A run without articles assigns nothing and
+    writes nothing: the stored state stays current.
     """
 
-    def __init__(self, run_id: str, state: Sequence[Mapping[str, Any]] = (), config: StoryConfig | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        load_state: Callable[[], Sequence[Mapping[str, Any]]] = tuple,
+        config: StoryConfig | None = None,
+    ) -> None:
         super().__init__()
         self.run_id = run_id
-        self.state = list(state)
+        self.load_state = load_state
         self.config = config or StoryConfig()
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         weights = self.config.weights
-        state = articles.pipeline | "StoryState" >> beam.Create([self.state])
         result = (
             articles
             | "StoryInputs" >> beam.Map(lambda article, weights: (None, story_input(article, weights)), weights)
             | "AllArticles" >> beam.GroupByKey()
             | "Assign"
-            >> beam.ParDo(_Assign(self.run_id, self.config), state=beam.pvalue.AsSingleton(state)).with_outputs(
+            >> beam.ParDo(_Assign(self.run_id, self.config, self.load_state)).with_outputs(
                 STORIES, STATE, main="story_ids"
             )
         )
