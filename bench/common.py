@@ -63,6 +63,7 @@ def rate(count: int, seconds: Sequence[float]) -> dict[str, Any]:
         "items": count,
         "repeats": len(seconds),
         "median_seconds": rounded(med, 4),
+        "first_seconds": rounded(seconds[0], 4),
         "min_seconds": rounded(min(seconds), 4),
         "max_seconds": rounded(max(seconds), 4),
         "per_second": rounded(count / med if med > 0 else float("inf")),

@@ -45,7 +45,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "fetch_pages_per_host": 20,
         "fetch_configs": {
             "defaults": ({}, 1),
-            "wide_pool": ({"max_workers": 200}, 1),
             "aim": ({"max_workers": 64, "per_host": 1, "min_delay": 0.2}, 3),
         },
         "lake_articles": 100_000,
