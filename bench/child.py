@@ -10,6 +10,7 @@ publish, imports excluded) and its counters.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -24,6 +25,7 @@ def e2e(argv: list[str]) -> int:
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--ner-model", default=None)
+    parser.add_argument("--part-size", type=int, default=None)
     args, beam_args = parser.parse_known_args(argv)
     started = time.perf_counter()
     from pipeline.config import RunConfig
@@ -31,7 +33,7 @@ def e2e(argv: list[str]) -> int:
 
     imported = time.perf_counter() - started
     logging.basicConfig(level=logging.ERROR)
-    result = run(RunConfig(output=args.output, input_pattern=args.input, ner_model=args.ner_model), beam_args)
+    result = run(RunConfig(output=args.output, input_pattern=args.input, ner_model=args.ner_model, part_size=args.part_size), beam_args)
     print(
         json.dumps(
             {
@@ -39,6 +41,7 @@ def e2e(argv: list[str]) -> int:
                 "run_seconds": result.seconds,
                 "counters": result.counters,
                 "files": result.files,
+                "parts": [dataclasses.asdict(part) for part in result.parts],
             }
         )
     )

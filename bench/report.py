@@ -193,6 +193,16 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     if v := _get(s, "memory", "lsh_index", "peak_rss_mib"):
         add(_row(f"peak RSS, LSH index at {_get(s, 'memory', 'lsh_index', 'signatures'):,} signatures", v, "MiB"))
     for run in scaling.get("runs", []):
+        if first := (run.get("parts") or [None])[0]:
+            add(
+                _row(
+                    f"end to end {first['records']:,} synthetic articles (first part of the {run['articles']:,} run)",
+                    first["ms_per_article"],
+                    "ms/article",
+                    note=f"{first['cpu_ms_per_article']} CPU ms/article, {first['peak_rss_mib_so_far']} MiB peak; "
+                    "a run on an empty lake, as a standalone run would be",
+                )
+            )
         if run.get("finished"):
             add(
                 _row(
@@ -320,6 +330,28 @@ def render_markdown(report: dict[str, Any]) -> str:
                 ],
             )
         )
+    for run in scaling.get("runs", []):
+        if run.get("parts"):
+            out += [
+                "",
+                f"Parts of the {run['articles']:,} run (each published as its own run; the lake grows part by part; "
+                "peak RSS is the process's so far):",
+                "",
+                _table(
+                    ["part", "records", "s", "ms/article", "CPU ms/article", "peak RSS MiB so far"],
+                    [
+                        [
+                            index,
+                            f"{p['records']:,}",
+                            p["seconds"],
+                            p["ms_per_article"],
+                            p["cpu_ms_per_article"],
+                            p["peak_rss_mib_so_far"],
+                        ]
+                        for index, p in enumerate(run["parts"], start=1)
+                    ],
+                ),
+            ]
     for name, error in (report.get("errors") or {}).items():
         out += ["", f"**{name} failed:** `{error.strip().splitlines()[-1]}` (traceback in the JSON)"]
     out += ["", f"Section times (s): {report.get('section_seconds')}", ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -39,12 +40,28 @@ IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", 
 
 
 @dataclass(frozen=True)
+class PartResult:
+    """How one part of a run went: what to look at when choosing ``--part-size``."""
+
+    run_id: str
+    records: int
+    """Input records the part read."""
+    seconds: float
+    cpu_seconds: float
+    """CPU time of this process during the part (all its threads)."""
+    peak_rss_mib: float | None
+    """The process's peak resident memory so far (None where the platform does not say)."""
+
+
+@dataclass(frozen=True)
 class RunResult:
     run_id: str
     counters: dict[str, int]
     published: tuple[PublishedRun, ...]
     """One publication per part (a run not split has one)."""
     seconds: float
+    parts: tuple[PartResult, ...] = ()
+    """One entry per part, in order."""
 
     @property
     def dead_letters(self) -> int:
@@ -55,7 +72,31 @@ class RunResult:
         return sum(len(part.files) for part in self.published)
 
     def summary(self) -> str:
-        return format_summary(self.run_id, self.counters, self.files, self.seconds, len(self.published))
+        text = format_summary(self.run_id, self.counters, self.files, self.seconds, len(self.published))
+        if len(self.parts) > 1:
+            text += "\n" + format_parts(self.parts)
+        return text
+
+
+def format_parts(parts: Sequence[PartResult]) -> str:
+    """One line on the parts of a split run: their size, time and the memory they reached."""
+    seconds = [part.seconds for part in parts]
+    peaks = [part.peak_rss_mib for part in parts if part.peak_rss_mib is not None]
+    memory = f", peak memory {max(peaks) / 1024:.2f} GiB" if peaks else ""
+    return (
+        f"  parts: {len(parts)} of up to {max(part.records for part in parts):,} records, "
+        f"{min(seconds):.1f}-{max(seconds):.1f} s each{memory}"
+    )
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident set size so far, in MiB (Linux and macOS)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
@@ -120,13 +161,24 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
         for note in notes:
             logger.warning("%s", note)
         published: list[PublishedRun] = []
+        results: list[PartResult] = []
         totals: Counter[str] = Counter()
         for part in parts_of(config, options):
+            started, cpu = time.monotonic(), time.process_time()
             counted, publication = _run_part(part, options, notes)
             totals.update(counted)
             published.append(publication)
+            results.append(
+                PartResult(
+                    part.run_id,
+                    counted.get("records", 0) + counted.get("entries", 0),
+                    time.monotonic() - started,
+                    time.process_time() - cpu,
+                    peak_rss_mib(),
+                )
+            )
             notes = []
-    return RunResult(config.run_id, dict(totals), tuple(published), time.monotonic() - clock)
+    return RunResult(config.run_id, dict(totals), tuple(published), time.monotonic() - clock, tuple(results))
 
 
 def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> tuple[dict[str, int], PublishedRun]:

@@ -119,6 +119,9 @@ def test_a_split_run_writes_the_lake_a_whole_run_writes(tmp_path: Path) -> None:
     assert len(whole.published) == 1 and len(split.published) == 3
     assert [Path(p.manifest_path).stem for p in split.published] == [f"{split.run_id}-p000{i}" for i in (1, 2, 3)]
     assert split.counters["records"] == whole.counters["records"] == 7
+    assert [part.run_id for part in split.parts] == [Path(p.manifest_path).stem for p in split.published]
+    assert sum(part.records for part in split.parts) == 7 and all(part.seconds > 0 for part in split.parts)
+    assert "parts: 3 of up to 3 records" in split.summary() and "parts:" not in whole.summary()
     assert split.counters["dead_letters"] == whole.counters["dead_letters"] == 1
     whole_lake, split_lake = _lake(tmp_path / "whole"), _lake(tmp_path / "split")
     assert split_lake == whole_lake
