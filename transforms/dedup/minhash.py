@@ -32,6 +32,7 @@ peak of the last merge), 13k single verified lookups/s, 94k/s in batches of 1,00
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -85,12 +86,18 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalise_text(text))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _word_digest(word: str) -> bytes:
+    """8-byte blake2b of one word. Memoised: words follow a Zipf law, so most of an article's
+    words were hashed before (half the time of ``_token_hashes``; at most ~15 MB)."""
+    return hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+
+
 def _token_hashes(words: Sequence[str]) -> U64:
     unique = list(dict.fromkeys(words))
-    digests = b"".join(hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest() for w in unique)
-    table = np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+    table = np.frombuffer(b"".join(map(_word_digest, unique)), dtype="<u8").astype(np.uint64)
     position = {w: i for i, w in enumerate(unique)}
-    return table[np.fromiter((position[w] for w in words), dtype=np.int64, count=len(words))]
+    return table[np.fromiter(map(position.__getitem__, words), dtype=np.int64, count=len(words))]
 
 
 def shingle_hashes(text: str, k: int = SHINGLE_WORDS) -> U64:

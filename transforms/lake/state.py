@@ -78,8 +78,13 @@ def load_seen(output: str) -> SeenState:
     return _seen(live_files(output))
 
 
-def load_seen_urls(output: str) -> Mapping[str, SeenArticle]:
-    return load_seen(output).urls
+def load_seen_urls(output: str) -> frozenset[str]:
+    """The canonical URLs the lake at ``output`` already holds (one column read, not four)."""
+    urls: set[str] = set()
+    for path in live_files(output).get("seen", []):
+        with FileSystems.open(path) as handle:
+            urls.update(str(url) for url in pq.read_table(handle, columns=["canonical_url"]).column(0).to_pylist())
+    return frozenset(urls)
 
 
 def load_story_records(output: str) -> list[dict[str, Any]]:
