@@ -33,7 +33,10 @@ def e2e(argv: list[str]) -> int:
 
     imported = time.perf_counter() - started
     logging.basicConfig(level=logging.ERROR)
-    result = run(RunConfig(output=args.output, input_pattern=args.input, ner_model=args.ner_model, part_size=args.part_size), beam_args)
+    result = run(
+        RunConfig(output=args.output, input_pattern=args.input, ner_model=args.ner_model, part_size=args.part_size),
+        beam_args,
+    )
     print(
         json.dumps(
             {
