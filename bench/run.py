@@ -1,6 +1,6 @@
 """``make bench``: speed, memory and scale of newsbeam, against its peers and against its aims.
 
-    .venv/bin/python bench/run.py            # full: ~15-20 min on 2 cores, writes bench/report.{json,md}
+    .venv/bin/python bench/run.py            # full: ~15 min on 2 cores, writes bench/report.{json,md}
     .venv/bin/python bench/run.py --quick    # CI: < 3 min, writes bench/report-quick.{json,md}
     .venv/bin/python bench/run.py --only fetch,lake   # some sections: bench/tmp/report-partial.*
 
