@@ -36,7 +36,7 @@ eval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# Small sizes, no peers, under 3 minutes (89 s on a quiet machine here): CI runs it so the benchmark cannot rot (bench/report-quick.*).
+# Small sizes, no peers, under 3 minutes (69 s on a fresh clone here): CI runs it so the benchmark cannot rot (bench/report-quick.*).
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
 
