@@ -26,7 +26,7 @@ from pipeline.run import run
 from transforms.fetch.http import HttpConfig
 from transforms.lake.crash import CRASH_ENV, POINTS
 from transforms.lake.lock import LOCK_FILE
-from transforms.lake.state import load_state
+from transforms.lake.state import load_story_records
 
 SITE = Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "site"
 LOOPBACK = HttpConfig(allow_private_networks=True, min_delay=0)
@@ -48,7 +48,7 @@ def test_second_run_over_unchanged_site_is_conditional_and_writes_nothing(tmp_pa
 
     con = lake_sql.connect(str(output))
     assert con.execute("SELECT count(*), count(DISTINCT article_id) FROM articles").fetchall() == [(17, 17)]
-    assert len(load_state(str(output)).stories) > 1, "the first run's story index is still the current one"
+    assert len(load_story_records(str(output))) > 1, "the first run's story index is still the current one"
     states = con.execute(
         "SELECT feed_url, arg_max(etag, last_attempt_at), arg_max(last_status, last_attempt_at) "
         "FROM feed_state GROUP BY 1"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -27,45 +28,28 @@ SeenArticle = tuple[str, str]
 """(article_id, canonical URL) of an article already in the lake."""
 
 
-@dataclass(frozen=True)
-class LakeState:
-    """What earlier runs left: the newest state per feed, and every URL and text already ingested."""
-
-    feeds: Mapping[str, FeedState] = field(default_factory=dict)
-    seen_urls: Mapping[str, SeenArticle] = field(default_factory=dict)
-    """canonical URL -> the kept article it was ingested as (itself, or what it collapsed into)."""
-    seen_hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
-    """content hash -> the kept article with that text."""
-    stories: Sequence[Mapping[str, Any]] = ()
-    """The newest run's ``_state/stories`` records (live stories and vocabulary)."""
+def _tables(paths: list[str], columns: list[str]) -> Iterator[pa.Table]:
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            yield pq.read_table(handle, columns=columns)
 
 
 def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            rows.extend(pq.read_table(handle, columns=columns).to_pylist())
-    return rows
+    return [row for table in _tables(paths, columns) for row in table.to_pylist()]
 
 
 @dataclass(frozen=True)
 class SeenState:
-    """Every URL and text already in the lake (``_state/seen``)."""
+    """Every URL and text already in the lake (``_state/seen``).
+
+    The run's driver reads only ``load_feed_states``; this and the story index are read by the
+    stages that use them, on their workers, so they are never pickled into the pipeline graph.
+    """
 
     urls: Mapping[str, SeenArticle] = field(default_factory=dict)
+    """canonical URL -> the kept article it was ingested as (itself, or what it collapsed into)."""
     hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
-
-
-def load_state(output: str) -> LakeState:
-    """The committed state of the lake at ``output`` (empty for a new lake), all of it.
-
-    A run reads only ``load_feed_states`` on the driver; the seen set and the story index are
-    read by the stages that use them, on their workers (``load_seen``, ``load_story_records``),
-    so they are never pickled into the pipeline graph.
-    """
-    files = live_files(output)
-    seen = _seen(files)
-    return LakeState(_feed_states(files), seen.urls, seen.hashes, _story_records(files))
+    """content hash -> the kept article with that text."""
 
 
 def load_feed_states(output: str) -> dict[str, FeedState]:
@@ -80,11 +64,8 @@ def load_seen(output: str) -> SeenState:
 
 def load_seen_urls(output: str) -> frozenset[str]:
     """The canonical URLs the lake at ``output`` already holds (one column read, not four)."""
-    urls: set[str] = set()
-    for path in live_files(output).get("seen", []):
-        with FileSystems.open(path) as handle:
-            urls.update(str(url) for url in pq.read_table(handle, columns=["canonical_url"]).column(0).to_pylist())
-    return frozenset(urls)
+    tables = _tables(live_files(output).get("seen", []), ["canonical_url"])
+    return frozenset(str(url) for table in tables for url in table.column(0).to_pylist())
 
 
 def load_story_records(output: str) -> list[dict[str, Any]]:
