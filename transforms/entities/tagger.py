@@ -383,10 +383,9 @@ class _Tokens:
         ``length`` is the length of the doc's text (passed in: ``Doc.text`` is rebuilt per call).
         """
         end = length
-        starts = self._starts()
-        if next(starts, None) is not None and next(starts, None) is not None:
-            third = next(starts, None)
-            last = (third if third is not None else len(self.orth)) - 1
+        starts = list(islice(self._starts(), LEAD_SENTENCES + 1))
+        if len(starts) >= LEAD_SENTENCES:  # the lead's last sentence ends where the next one starts
+            last = (starts[LEAD_SENTENCES] if len(starts) > LEAD_SENTENCES else len(self.orth)) - 1
             end = self._idx[last] + self._length[last]
         return min(max(end, LEAD_MIN_CHARS), LEAD_MAX_CHARS)
 

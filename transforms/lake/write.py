@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import apache_beam as beam
@@ -207,12 +208,12 @@ def write_batches(output: str, run_id: str, table: str, batches: Iterable[pa.Tab
     data = merged.drop_columns([PARTITION_COLUMN])
     written: list[StagedFile] = []
     start = 0
-    for end in range(1, len(partitions) + 1):
-        if end == len(partitions) or partitions[end] != partitions[start]:
-            files = _PartitionFiles(output, run_id, table, partitions[start])
-            files.write(data.slice(start, end - start))
-            written.extend(files.close())
-            start = end
+    for partition, run in groupby(partitions):
+        size = sum(1 for _ in run)
+        files = _PartitionFiles(output, run_id, table, partition)
+        files.write(data.slice(start, size))
+        written.extend(files.close())
+        start += size
     return written
 
 
