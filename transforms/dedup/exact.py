@@ -14,14 +14,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from typing import Final, Literal
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article, Duplicate
 from transforms.base import counter
 from transforms.lake.state import SeenArticle, SeenState
 
-DUPLICATES = "duplicates"
+DUPLICATES: Final = "duplicates"
+DuplicateOutput = TaggedOutput[Literal["duplicates"], Duplicate]
+"""The ``duplicates`` output in a return hint (Beam reads tagged types from it)."""
+
+
+def duplicate_output(duplicate: Duplicate) -> DuplicateOutput:
+    """``duplicate`` on the ``duplicates`` output."""
+    return TaggedOutput(DUPLICATES, duplicate)
+
+
 _FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
 
 # An article on its way through dedup, carrying the copies it has absorbed so far.
@@ -103,17 +114,26 @@ class _Collapse(beam.DoFn):  # type: ignore[misc]
         yield kept, duplicates
 
 
-def _emit(item: Absorbed) -> Iterator[object]:
+def _start(article: Article) -> tuple[str, Absorbed]:
+    """Keyed by canonical URL, with no copies absorbed yet."""
+    return article.canonical_url, (article, ())
+
+
+def _by_content_hash(item: Absorbed) -> tuple[str, Absorbed]:
+    return item[0].content_hash, item
+
+
+def _emit(item: Absorbed) -> Iterator[Article | DuplicateOutput]:
     article, duplicates = item
     counter("duplicates").inc(len(duplicates))
     yield article
     for duplicate in duplicates:
-        yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate)
+        yield duplicate_output(duplicate)
 
 
 def against_earlier_runs(
     article: Article, seen_urls: Mapping[str, SeenArticle], seen_hashes: Mapping[str, SeenArticle]
-) -> Iterator[object]:
+) -> Iterator[Article | DuplicateOutput]:
     """An article the lake already holds (same canonical URL or same text) becomes a duplicate of it.
 
     The earlier article was published by an earlier run and stays; this one is recorded in
@@ -128,8 +148,8 @@ def against_earlier_runs(
             counter(f"duplicates_{kind}").inc()
             article_id, article_url = earlier
             duplicate = as_duplicate(article, article, kind)
-            yield beam.pvalue.TaggedOutput(
-                DUPLICATES, dataclasses.replace(duplicate, canonical_article_id=article_id, canonical_url=article_url)
+            yield duplicate_output(
+                dataclasses.replace(duplicate, canonical_article_id=article_id, canonical_url=article_url)
             )
             return
     yield article
@@ -143,7 +163,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
     def setup(self) -> None:
         self.seen = self.load_seen()
 
-    def process(self, article: Article) -> Iterator[object]:
+    def process(self, article: Article) -> Iterator[Article | DuplicateOutput]:
         return against_earlier_runs(article, self.seen.urls, self.seen.hashes)
 
 
@@ -174,11 +194,10 @@ class DeduplicateExact(beam.PTransform):  # type: ignore[misc]
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         result = (
             articles
-            | "Start" >> beam.Map(lambda article: (article, ()))
-            | "KeyByCanonicalUrl" >> beam.Map(lambda item: (item[0].canonical_url, item))
+            | "KeyByCanonicalUrl" >> beam.Map(_start)
             | "GroupByUrl" >> beam.GroupByKey()
             | "CollapseSameUrl" >> beam.ParDo(_Collapse("exact_url"))
-            | "KeyByContentHash" >> beam.Map(lambda item: (item[0].content_hash, item))
+            | "KeyByContentHash" >> beam.Map(_by_content_hash)
             | "GroupByText" >> beam.GroupByKey()
             | "CollapseSameText" >> beam.ParDo(_Collapse("exact_text"))
             | "Emit" >> beam.FlatMap(_emit).with_outputs(DUPLICATES, main="main")

@@ -47,15 +47,24 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
-from typing import Any
+from typing import Any, Literal
 
 import apache_beam as beam
 import numpy as np
 import numpy.typing as npt
+from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article, Duplicate, MinHashSketch
 from transforms.base import counter
-from transforms.dedup.exact import DUPLICATES, Absorbed, as_duplicate, canonical_sort_key, collapse
+from transforms.dedup.exact import (
+    DUPLICATES,
+    Absorbed,
+    DuplicateOutput,
+    as_duplicate,
+    canonical_sort_key,
+    collapse,
+    duplicate_output,
+)
 from transforms.dedup.minhash import (
     BANDS,
     DEFAULT_HORIZON,
@@ -273,6 +282,8 @@ def index_time(article: Article) -> datetime:
 # ------------------------------------------------------------------------------------------------
 
 
+@beam.typehints.with_input_types(tuple[str, str])
+@beam.typehints.with_output_types(dict[str, str])
 class _UnionFind(beam.CombineFn):  # type: ignore[misc]
     """Verified edges in, ``{id: root}`` out (ids without an edge are absent)."""
 
@@ -294,6 +305,16 @@ class _UnionFind(beam.CombineFn):  # type: ignore[misc]
 
 KeyedSketch = tuple[str, MinHashSketch]
 """(article_id, its sketch): what the near-dup steps move around instead of whole articles."""
+
+Redirect = tuple[str, tuple[str, str]]
+"""(absorbed article_id, (kept article_id, kept canonical URL)): where its exact copies now point."""
+RedirectOutput = TaggedOutput[Literal["redirects"], Redirect]
+ClusteredOutput = TaggedOutput[Literal["clustered"], tuple[str, Article]]
+
+
+def redirect_output(absorbed_id: str, kept_id: str, kept_url: str) -> RedirectOutput:
+    """On the ``redirects`` output: copies that pointed at ``absorbed_id`` now point at the kept article."""
+    return TaggedOutput("redirects", (absorbed_id, (kept_id, kept_url)))
 
 
 def _keyed_sketch(article: Article) -> KeyedSketch:
@@ -334,6 +355,8 @@ class _Bands:
         return self
 
 
+@beam.typehints.with_input_types(KeyedSketch)
+@beam.typehints.with_output_types(list[tuple[str, str]])
 class CandidatePairs(beam.CombineFn):  # type: ignore[misc]
     """(id, sketch) in; one sorted list of the distinct id pairs sharing an LSH band bucket out.
 
@@ -380,7 +403,15 @@ def _verify(pair: tuple[str, str], sketches: Mapping[str, MinHashSketch]) -> Ite
         yield pair
 
 
-def _route(article: Article, roots: Mapping[str, str]) -> Iterator[Any]:
+def _pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return pairs
+
+
+def _ids_of(pairs: list[tuple[str, str]]) -> set[str]:
+    return {i for pair in pairs for i in pair}
+
+
+def _route(article: Article, roots: Mapping[str, str]) -> Iterator[Article | ClusteredOutput]:
     root = roots.get(article.article_id)
     if root is None:
         yield article
@@ -388,7 +419,7 @@ def _route(article: Article, roots: Mapping[str, str]) -> Iterator[Any]:
         yield beam.pvalue.TaggedOutput("clustered", (root, article))
 
 
-def _collapse_group(keyed: tuple[str, Iterable[Article]]) -> Iterator[Any]:
+def _collapse_group(keyed: tuple[str, Iterable[Article]]) -> Iterator[Article | DuplicateOutput | RedirectOutput]:
     members = sorted(keyed[1], key=canonical_sort_key)
     sketches = {a.article_id: article_sketch(a) for a in members}
     kept, duplicates = collapse_cluster([(a, ()) for a in members], sketches)
@@ -396,10 +427,10 @@ def _collapse_group(keyed: tuple[str, Iterable[Article]]) -> Iterator[Any]:
     counter("duplicates").inc(len(duplicates))
     yield kept
     for d in duplicates:
-        yield beam.pvalue.TaggedOutput(DUPLICATES, d)
+        yield duplicate_output(d)
     for a in members:
         if a.article_id != kept.article_id:
-            yield beam.pvalue.TaggedOutput("redirects", (a.article_id, (kept.article_id, kept.canonical_url)))
+            yield redirect_output(a.article_id, kept.article_id, kept.canonical_url)
 
 
 def _repoint(duplicate: Duplicate, redirects: Mapping[str, tuple[str, str]]) -> Duplicate:
@@ -428,8 +459,8 @@ class DeduplicateNear(beam.PTransform):  # type: ignore[misc]
         articles, exact_duplicates = inputs["main"], inputs[DUPLICATES]
         keyed_sketches = articles | "SketchById" >> beam.Map(_keyed_sketch)
         candidate_pairs = keyed_sketches | "CandidatePairs" >> beam.CombineGlobally(CandidatePairs())
-        pairs = candidate_pairs | "Pairs" >> beam.FlatMap(lambda pairs: pairs)
-        candidate_ids = candidate_pairs | "CandidateIds" >> beam.Map(lambda pairs: {i for pair in pairs for i in pair})
+        pairs = candidate_pairs | "Pairs" >> beam.FlatMap(_pairs)
+        candidate_ids = candidate_pairs | "CandidateIds" >> beam.Map(_ids_of)
         sketches = keyed_sketches | "SketchCandidates" >> beam.Filter(
             _is_candidate, candidates=beam.pvalue.AsSingleton(candidate_ids)
         )
@@ -500,7 +531,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
     def setup(self) -> None:
         self.index = self.load_index()
 
-    def process(self, article: Article) -> Iterator[Any]:
+    def process(self, article: Article) -> Iterator[Article | DuplicateOutput | RedirectOutput]:
         assert self.index is not None
         s = article_sketch(article)
         match = best_previous_match(self.index.query(s.sig), s.size) if not is_empty(s.sig) else None
@@ -510,8 +541,8 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
         candidate, similarity = match
         counter("duplicates").inc()
         counter("duplicates_near").inc()
-        yield beam.pvalue.TaggedOutput(DUPLICATES, previous_duplicate(article, candidate, similarity, candidate.url))
-        yield beam.pvalue.TaggedOutput("redirects", (article.article_id, (candidate.id, candidate.url)))
+        yield duplicate_output(previous_duplicate(article, candidate, similarity, candidate.url))
+        yield redirect_output(article.article_id, candidate.id, candidate.url)
 
 
 class CollapseNearIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]

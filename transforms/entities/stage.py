@@ -89,5 +89,7 @@ class TagEntities(beam.PTransform):  # type: ignore[misc]
         self.max_batch_size = max_batch_size
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        results = articles | "RunInference" >> RunInference(EntityTaggerHandler(self.model, self.max_batch_size))
+        inference = RunInference(EntityTaggerHandler(self.model, self.max_batch_size))
+        # RunInference does not carry its handler's types through; they are declared here.
+        results = articles | "RunInference" >> inference.with_input_types(Article).with_output_types(PredictionResult)
         return apply_stage(results, "ApplyTags", ApplyTags())

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
 
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
-from transforms.base import apply_stage, counter
+from transforms.base import DeadLetterOutput, apply_stage, counter
 from transforms.errors import FetchError, UnsupportedContent
 from transforms.fetch.decode import decode_html
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
@@ -68,7 +67,7 @@ class FetchPageBatch(HttpStage):
     stage = "fetch"
     obeys_robots = True  # article links come from third-party feeds: we crawl them, so robots.txt applies
 
-    def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Any]:
+    def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Page | DeadLetterOutput]:
         to_fetch = [entry for entry in batch if entry.fetch_page]
         for entry in batch:
             if not entry.fetch_page:

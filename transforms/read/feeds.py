@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final, Literal
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 
-from schemas.records import FeedSpec
-from transforms.base import DEAD_LETTER, MAIN, Stage, counter
+from schemas.records import FeedEntry, FeedSpec, FeedState
+from transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, Stage, counter
 from transforms.errors import FeedParseError, FetchError
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from transforms.fetch.stage import ClientFactory, HttpStage, batched
@@ -27,7 +28,8 @@ FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 )
-FEED_STATE = "feed_state"
+FEED_STATE: Final = "feed_state"
+FeedStateOutput = TaggedOutput[Literal["feed_state"], FeedState]
 
 
 def _state_after(
@@ -35,7 +37,7 @@ def _state_after(
     response: HttpResponse | None,
     error: FetchError | FeedParseError | None,
     entries: int | None = None,
-) -> Any:
+) -> FeedStateOutput:
     status = response.status if response is not None else getattr(error, "status", None)
     return beam.pvalue.TaggedOutput(
         FEED_STATE,
@@ -57,7 +59,9 @@ class FetchFeeds(HttpStage):
 
     stage = "feeds"
 
-    def handle(self, batch: Sequence[FeedSpec]) -> Iterator[Any]:
+    def handle(
+        self, batch: Sequence[FeedSpec]
+    ) -> Iterator[tuple[FeedSpec, HttpResponse] | DeadLetterOutput | FeedStateOutput]:
         validators = {
             spec.url: (spec.state.etag, spec.state.last_modified)
             for spec in batch
@@ -84,7 +88,9 @@ class ParseFeeds(Stage):
     def input_excerpt(self, element: Any) -> bytes:
         return bytes(element[1].body[:600])
 
-    def handle(self, element: tuple[FeedSpec, HttpResponse]) -> Iterator[Any]:
+    def handle(
+        self, element: tuple[FeedSpec, HttpResponse]
+    ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
         spec, response = element
         if response.not_modified:
             counter("feeds_not_modified").inc()

@@ -7,12 +7,16 @@ is published together with the data, so "seen" always means "in the lake".
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
+from typing import TypeVar
 
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
 from transforms.base import counter
 from transforms.dedup.keys import canonical_url
+
+EntryOrPage = TypeVar("EntryOrPage", FeedEntry, Page)
+"""What goes in comes out: feed entries stay entries, pages stay pages (the type check binds it)."""
 
 
 def is_new(element: FeedEntry | Page, seen_urls: Collection[str]) -> bool:
@@ -32,7 +36,7 @@ class _DropSeen(beam.DoFn):  # type: ignore[misc]
     def setup(self) -> None:
         self.seen_urls = self.load_seen_urls()
 
-    def process(self, element: FeedEntry | Page) -> Iterator[FeedEntry | Page]:
+    def process(self, element: EntryOrPage) -> Iterator[EntryOrPage]:
         if is_new(element, self.seen_urls):
             yield element
 

@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Final, Literal
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article
 from transforms.base import counter
-from transforms.stories.features import StoryInput, story_input
+from transforms.stories.features import FeatureWeights, StoryInput, story_input
 from transforms.stories.index import StoryConfig, StoryIndex, story_rows
 
-STORIES = "stories"
-STATE = "state"
+STORIES: Final = "stories"
+STATE: Final = "state"
+StoryRowOutput = TaggedOutput[Literal["stories"], dict[str, Any]]
+StoryStateOutput = TaggedOutput[Literal["state"], dict[str, Any]]
 
 
 def assign_ids(
@@ -67,6 +70,11 @@ def assign_run(
     return placed, rows, records
 
 
+def _one_group(article: Article, weights: FeatureWeights) -> tuple[None, StoryInput]:
+    """Every article under one key: assignment is sequential over the whole run (batch)."""
+    return None, story_input(article, weights)
+
+
 def with_story_id(article: Article, story_ids: Mapping[str, str]) -> Article:
     return dataclasses.replace(article, story_id=story_ids[article.article_id])
 
@@ -77,16 +85,18 @@ class _Assign(beam.DoFn):  # type: ignore[misc]
         self.config = config
         self.load_state = load_state
 
-    def process(self, grouped: tuple[None, Iterable[StoryInput]]) -> Iterator[Any]:
+    def process(
+        self, grouped: tuple[None, Iterable[StoryInput]]
+    ) -> Iterator[tuple[str, str] | StoryRowOutput | StoryStateOutput]:
         batch = list(grouped[1])
         story_of, rows, records = assign_ids(batch, self.load_state(), self.run_id, self.config)
         counter("stories_touched").inc(len(rows))
         counter("stories_new").inc(sum(1 for a in batch if story_of[a.article_id] == a.article_id))
         yield from story_of.items()
-        for row in rows:
-            yield beam.pvalue.TaggedOutput(STORIES, row)
-        for record in records:
-            yield beam.pvalue.TaggedOutput(STATE, record)
+        story_outputs: list[StoryRowOutput] = [TaggedOutput(STORIES, row) for row in rows]
+        state_outputs: list[StoryStateOutput] = [TaggedOutput(STATE, record) for record in records]
+        yield from story_outputs
+        yield from state_outputs
 
 
 class AssignStories(beam.PTransform):  # type: ignore[misc]
@@ -114,7 +124,7 @@ class AssignStories(beam.PTransform):  # type: ignore[misc]
         weights = self.config.weights
         result = (
             articles
-            | "StoryInputs" >> beam.Map(lambda article, weights: (None, story_input(article, weights)), weights)
+            | "StoryInputs" >> beam.Map(_one_group, weights)
             | "AllArticles" >> beam.GroupByKey()
             | "Assign"
             >> beam.ParDo(_Assign(self.run_id, self.config, self.load_state)).with_outputs(
