@@ -1,16 +1,36 @@
-# Every target works from a fresh clone with only Python 3.11: it makes .venv and installs into it.
+# Every target works from a fresh clone with only Python 3.11: it makes .venv and installs into it
+# exactly what requirements.lock pins (hashes checked, nothing resolved at install time).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: test demo lint check eval clean golden gazetteer model bench bench-quick
+.PHONY: install lock lock-upgrade test test-latest demo lint check eval clean golden gazetteer model bench bench-quick
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# A new or changed lock rebuilds the venv from nothing, so it holds the lock's packages and no others.
+$(STAMP): pyproject.toml $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+install: $(STAMP)
+
+# Regenerate requirements.lock and deploy/requirements.lock from pyproject.toml (keeps pins that still fit).
+lock: $(STAMP)
+	$(BIN)/python scripts/lock.py
+
+# Same, moving every package to the newest version pyproject.toml allows.
+lock-upgrade: $(STAMP)
+	$(BIN)/python scripts/lock.py --upgrade
+
+# Canary for upstream breaks: the newest versions pyproject allows, in .venv-latest, then the suite.
+# Not run by CI (a release somebody else makes must not turn main red). See README "Upgrade canary".
+test-latest:
+	$(PYTHON) scripts/test_latest.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q

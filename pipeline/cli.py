@@ -149,7 +149,10 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    # force: importing Beam has already configured the root logger; warnings (newsbeam's own lake
+    # recovery notes, Beam's real ones) always show, Beam's progress only with --verbose.
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", force=True)
     try:
         if args.command == "compact":
             return run_compaction(args.output, args.before)

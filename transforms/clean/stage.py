@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 
 from schemas.records import Article, Page
-from transforms.base import Stage, apply_stage, counter
+from transforms.base import Stage, TaggedTransform, apply_stage, counter
 from transforms.clean.extract import clean_page
 
 
@@ -20,7 +20,7 @@ class CleanPage(Stage):
         yield article
 
 
-class CleanPages(beam.PTransform):  # type: ignore[misc]
+class CleanPages(TaggedTransform):
     """``Page`` in; ``main`` articles and ``dead_letter`` out."""
 
     def expand(self, pages: beam.PCollection) -> dict[str, beam.PCollection]:

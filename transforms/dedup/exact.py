@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article, Duplicate
-from transforms.base import counter
+from transforms.base import TaggedTransform, counter
 from transforms.lake.state import SeenArticle, SeenState
 
 DUPLICATES: Final = "duplicates"
@@ -167,7 +167,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
         return against_earlier_runs(article, self.seen.urls, self.seen.hashes)
 
 
-class CollapseIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
+class CollapseIntoEarlierRuns(TaggedTransform):
     """Kept articles in; ``main`` articles new to the lake and ``duplicates`` of earlier runs out.
 
     ``load_seen`` (e.g. ``functools.partial(load_seen, output)``) reads what the lake holds once
@@ -185,7 +185,7 @@ class CollapseIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
         return {"main": result["main"], DUPLICATES: result[DUPLICATES]}
 
 
-class DeduplicateExact(beam.PTransform):  # type: ignore[misc]
+class DeduplicateExact(TaggedTransform):
     """Articles in; ``main`` kept articles and ``duplicates`` collapsed copies out.
 
     Grouping is per window, so the same transform serves batch and windowed streams.

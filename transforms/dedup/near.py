@@ -55,7 +55,7 @@ import numpy.typing as npt
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article, Duplicate, MinHashSketch
-from transforms.base import counter
+from transforms.base import TaggedTransform, counter
 from transforms.dedup.exact import (
     DUPLICATES,
     Absorbed,
@@ -440,7 +440,7 @@ def _repoint(duplicate: Duplicate, redirects: Mapping[str, tuple[str, str]]) -> 
     return dataclasses.replace(duplicate, canonical_article_id=target[0], canonical_url=target[1])
 
 
-class DeduplicateNear(beam.PTransform):  # type: ignore[misc]
+class DeduplicateNear(TaggedTransform):
     """``{"main": kept articles, "duplicates": their exact copies}`` in, the same shape out.
 
     Steps: (id, sketch) per article (the sketch the article carries, see ``with_sketch``) -> the
@@ -545,7 +545,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
         yield redirect_output(article.article_id, candidate.id, candidate.url)
 
 
-class CollapseNearIntoEarlierRuns(beam.PTransform):  # type: ignore[misc]
+class CollapseNearIntoEarlierRuns(TaggedTransform):
     """``{"main", "duplicates"}`` in and out: near copies of recent earlier-run articles collapse into them.
 
     ``load_index`` builds the index of earlier runs once per worker (e.g. ``functools.partial(

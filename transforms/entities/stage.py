@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.records import Article
-from transforms.base import METRICS_NAMESPACE, Stage, apply_stage, counter
+from transforms.base import METRICS_NAMESPACE, Stage, TaggedTransform, apply_stage, counter
 from transforms.entities.tagger import EntityTagger, Tagged
 
 
@@ -80,7 +80,7 @@ class ApplyTags(Stage):
         yield dataclasses.replace(article, mentions=mentions, entities=entities)
 
 
-class TagEntities(beam.PTransform):  # type: ignore[misc]
+class TagEntities(TaggedTransform):
     """Kept articles in; ``main`` tagged articles and ``dead_letter`` out."""
 
     def __init__(self, model: str | Path | None = None, max_batch_size: int = 64) -> None:

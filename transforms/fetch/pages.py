@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import apache_beam as beam
 
 from schemas.records import FeedEntry, Page
-from transforms.base import DeadLetterOutput, apply_stage, counter
+from transforms.base import DeadLetterOutput, TaggedTransform, apply_stage, counter
 from transforms.errors import FetchError, UnsupportedContent
 from transforms.fetch.decode import decode_html
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
@@ -87,7 +87,7 @@ class FetchPageBatch(HttpStage):
             yield page
 
 
-class FetchPages(beam.PTransform):  # type: ignore[misc]
+class FetchPages(TaggedTransform):
     """``FeedEntry`` in; ``main`` pages and ``dead_letter`` out."""
 
     def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:

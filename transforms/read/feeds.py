@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import FeedEntry, FeedSpec, FeedState
-from transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, Stage, counter
+from transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, Stage, TaggedTransform, counter
 from transforms.errors import FeedParseError, FetchError
 from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from transforms.fetch.stage import ClientFactory, HttpStage, batched
@@ -118,7 +118,7 @@ class ParseFeeds(Stage):
             yield self.reject(FeedParseError(reason), f"{spec.url}#{identity}")
 
 
-class ReadFeeds(beam.PTransform):  # type: ignore[misc]
+class ReadFeeds(TaggedTransform):
     """``FeedSpec`` in; ``main`` feed entries, ``dead_letter`` and ``feed_state`` out."""
 
     def __init__(self, config: HttpConfig, client_factory: ClientFactory = HttpxClient) -> None:

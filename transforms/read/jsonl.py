@@ -18,7 +18,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.records import Page
-from transforms.base import Stage, apply_stage, counter
+from transforms.base import Stage, TaggedTransform, apply_stage, counter
 from transforms.errors import InputRecordError
 
 RawLine = tuple[str, str]  # (file:line, text)
@@ -128,7 +128,7 @@ class ParseRecords(Stage):
         yield page
 
 
-class ReadInputPages(beam.PTransform):  # type: ignore[misc]
+class ReadInputPages(TaggedTransform):
     """A file pattern of JSONL in; ``main`` pages and ``dead_letter`` out.
 
     ``spread``: reshuffle the lines so that the work after reading one file spreads over the

@@ -30,7 +30,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.records import Article
-from transforms.base import counter
+from transforms.base import TaggedTransform, counter
 from transforms.stories.features import FeatureWeights, StoryInput, story_input
 from transforms.stories.index import StoryConfig, StoryIndex, story_rows
 
@@ -99,7 +99,7 @@ class _Assign(beam.DoFn):  # type: ignore[misc]
         yield from state_outputs
 
 
-class AssignStories(beam.PTransform):  # type: ignore[misc]
+class AssignStories(TaggedTransform):
     """Tagged articles in; ``main`` articles with ``story_id``, ``stories`` rows and ``state`` out.
 
     ``load_state`` returns the records the previous run persisted (``StoryIndex.to_records``;
