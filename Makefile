@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: install lock lock-upgrade test test-latest demo lint check eval clean golden gazetteer model bench bench-quick
+.PHONY: install lock lock-upgrade test test-latest wheel demo lint check eval clean golden gazetteer model bench bench-quick
 
 # A new or changed lock rebuilds the venv from nothing, so it holds the lock's packages and no others.
 $(STAMP): pyproject.toml $(LOCK)
@@ -27,6 +27,10 @@ lock: $(STAMP)
 lock-upgrade: $(STAMP)
 	$(BIN)/python scripts/lock.py --upgrade
 
+# Build the wheel offline and install it alone in a new venv: --help, --version, import, README example.
+wheel: $(STAMP)
+	$(BIN)/python scripts/check_wheel.py
+
 # Canary for upstream breaks: the newest versions pyproject allows, in .venv-latest, then the suite.
 # Not run by CI (a release somebody else makes must not turn main red). See README "Upgrade canary".
 test-latest:
@@ -39,8 +43,8 @@ demo: $(STAMP)
 	$(BIN)/newsbeam demo --output demo-lake
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline transforms schemas tests scripts bench
-	$(BIN)/ruff format --check pipeline transforms schemas tests scripts bench
+	$(BIN)/ruff check newsbeam/__init__.py newsbeam/__main__.py pipeline transforms schemas tests scripts bench
+	$(BIN)/ruff format --check newsbeam/__init__.py newsbeam/__main__.py pipeline transforms schemas tests scripts bench
 	$(BIN)/mypy
 
 check: lint test

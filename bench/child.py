@@ -28,8 +28,8 @@ def e2e(argv: list[str]) -> int:
     parser.add_argument("--part-size", type=int, default=None)
     args, beam_args = parser.parse_known_args(argv)
     started = time.perf_counter()
-    from pipeline.config import RunConfig
-    from pipeline.run import run
+    from newsbeam.pipeline.config import RunConfig
+    from newsbeam.pipeline.run import run
 
     imported = time.perf_counter() - started
     logging.basicConfig(level=logging.ERROR)
@@ -57,7 +57,7 @@ def main() -> int:
         return e2e(rest)
     if command == "imports":
         started = time.perf_counter()
-        import pipeline.run  # noqa: F401
+        import newsbeam.pipeline.run  # noqa: F401
 
         print(json.dumps({"import_seconds": time.perf_counter() - started}))
         return 0

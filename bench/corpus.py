@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import CORPORA
-from transforms.fetch.decode import decode_html
+from newsbeam.transforms.fetch.decode import decode_html
 
 DRAGNET = CORPORA / "extraction" / "dragnet"
 PUBLISHERS = CORPORA / "publishers"

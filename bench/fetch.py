@@ -36,10 +36,10 @@ def run_fetch(
     from bench.common import REPO
 
     sys.path.insert(0, str(REPO))
+    from newsbeam.transforms.fetch.concurrent import fetch_many
+    from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+    from newsbeam.transforms.fetch.politeness import PoliteClient
     from tests.httpserver import LoopbackServer
-    from transforms.fetch.concurrent import fetch_many
-    from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
-    from transforms.fetch.politeness import PoliteClient
 
     results: dict[str, Any] = {
         "pages": hosts * per_host_pages,

@@ -36,9 +36,9 @@ Groups = dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]
 
 
 def _rows(items: Iterable[synthetic.SyntheticArticle], run_id: str) -> Groups:
-    from transforms.entities.tagger import salient
-    from transforms.lake.rows import article_row, entity_rows
-    from transforms.lake.write import write_group
+    from newsbeam.transforms.entities.tagger import salient
+    from newsbeam.transforms.lake.rows import article_row, entity_rows
+    from newsbeam.transforms.lake.write import write_group
 
     groups: Groups = {}
     for item in items:
@@ -50,8 +50,8 @@ def _rows(items: Iterable[synthetic.SyntheticArticle], run_id: str) -> Groups:
 
 def _write(output: str, run_id: str, groups: Groups) -> dict[str, float]:
     """Write as ``WriteLake`` does (one call per table and day) and publish; seconds per table and publication."""
-    from transforms.lake.publish import publish_run
-    from transforms.lake.write import write_partitions
+    from newsbeam.transforms.lake.publish import publish_run
+    from newsbeam.transforms.lake.write import write_partitions
 
     seconds: dict[str, float] = {}
     for (table, _day), rows in groups.items():
@@ -67,7 +67,7 @@ def _write(output: str, run_id: str, groups: Groups) -> dict[str, float]:
 def _salient_default(name: str) -> Any:
     import inspect
 
-    from transforms.entities.tagger import salient
+    from newsbeam.transforms.entities.tagger import salient
 
     return inspect.signature(salient).parameters[name].default
 
@@ -108,7 +108,7 @@ def queries(output: Path, head: str, tail: str, day: str) -> dict[str, Any]:
     """Median milliseconds of each query through the catalog and through globs, plus two diagnostics."""
     import duckdb
 
-    from pipeline import lake_sql
+    from newsbeam.pipeline import lake_sql
 
     def per_day(entity: str) -> str:
         return f"SELECT date, count(*) AS articles FROM entities WHERE entity = '{entity}' GROUP BY date ORDER BY date"
@@ -154,7 +154,7 @@ def queries(output: Path, head: str, tail: str, day: str) -> dict[str, Any]:
 
 
 def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -> dict[str, Any]:
-    from transforms.lake.compact import compact
+    from newsbeam.transforms.lake.compact import compact
 
     output = TMP / "lake-scale"
     shutil.rmtree(output, ignore_errors=True)

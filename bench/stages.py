@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from bench import synthetic
 from bench.common import REPO, TMP, rate, repeat, rounded, skipped
 from bench.corpus import CorpusPage
-from schemas.records import Article, Page
+from newsbeam.schemas.records import Article, Page
 
 FETCHED_AT = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ def input_records(pages: Sequence[CorpusPage]) -> list[str]:
 
 def bench_read(lines: Sequence[str], repeats: int) -> dict[str, Any]:
     """JSONL records to ``Page`` (stage read, for ``--input`` runs)."""
-    from transforms.read.jsonl import parse_record
+    from newsbeam.transforms.read.jsonl import parse_record
 
     times, _ = repeat(lambda: [parse_record(line, FETCHED_AT) for line in lines], repeats)
     return {"unit": "records", **rate(len(lines), times)}
@@ -45,8 +45,8 @@ def bench_read(lines: Sequence[str], repeats: int) -> dict[str, Any]:
 def bench_feeds(repeats: int) -> dict[str, Any]:
     """feed_parser.parse_feed on the corpus feeds, and on 50-item RSS 2.0 feeds shaped like real ones."""
     from bench.corpus import feed_documents
-    from transforms.errors import FeedParseError
-    from transforms.read.feed_parser import parse_feed
+    from newsbeam.transforms.errors import FeedParseError
+    from newsbeam.transforms.read.feed_parser import parse_feed
 
     def parse_all(documents: Sequence[tuple[str, bytes]]) -> tuple[int, int]:
         entries = failed = 0
@@ -103,8 +103,8 @@ def _rss_feed(seed: int, items: int) -> bytes:
 
 def bench_clean(pages: Sequence[CorpusPage], repeats: int) -> tuple[dict[str, Any], list[Article]]:
     """clean_page (trafilatura + metadata + language) on every page; failures count as work done."""
-    from transforms.clean.extract import clean_page, language_identifier
-    from transforms.errors import ExtractError
+    from newsbeam.transforms.clean.extract import clean_page, language_identifier
+    from newsbeam.transforms.errors import ExtractError
 
     started = time.perf_counter()
     language_identifier.cache_clear()
@@ -135,7 +135,7 @@ def bench_clean(pages: Sequence[CorpusPage], repeats: int) -> tuple[dict[str, An
 
 def bench_dedup_keys(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
     """Exact-dedup keys (canonical URL, normalised-text hash): computed in cleaning, timed on their own here."""
-    from transforms.dedup.keys import canonical_url, content_hash
+    from newsbeam.transforms.dedup.keys import canonical_url, content_hash
 
     times, _ = repeat(lambda: [(canonical_url(a.url), content_hash(a.text)) for a in articles], repeats)
     return {"unit": "articles", **rate(len(articles), times)}
@@ -143,20 +143,20 @@ def bench_dedup_keys(articles: Sequence[Article], repeats: int) -> dict[str, Any
 
 def bench_minhash(texts: Sequence[str], repeats: int) -> dict[str, Any]:
     try:
-        from transforms.dedup.minhash import signature
+        from newsbeam.transforms.dedup.minhash import signature
     except ImportError as error:
         return skipped(f"not available: transforms.dedup.minhash ({error})")
     signature(texts[0] if texts else "warm up")
     times, _ = repeat(lambda: [signature(text) for text in texts], repeats)
-    return {"unit": "signatures", **rate(len(texts), times), "module": "transforms.dedup.minhash.signature"}
+    return {"unit": "signatures", **rate(len(texts), times), "module": "newsbeam.transforms.dedup.minhash.signature"}
 
 
 def bench_near(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
     """Near-dup work per run: one sketch per article, a lookup in the (empty) earlier-runs index, and the
     in-batch LSH clustering (``find_near_duplicates``, the in-memory twin of the Beam steps)."""
     try:
-        from transforms.dedup.minhash import LshIndex
-        from transforms.dedup.near import article_sketch, find_near_duplicates
+        from newsbeam.transforms.dedup.minhash import LshIndex
+        from newsbeam.transforms.dedup.near import article_sketch, find_near_duplicates
     except ImportError as error:
         return skipped(f"not available: transforms.dedup.near ({error})")
 
@@ -175,7 +175,7 @@ def bench_near(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
 def bench_stories(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
     """Story assignment of the run's articles against an empty index (``assign_run``, the stage's pure core)."""
     try:
-        from transforms.stories.stage import assign_run
+        from newsbeam.transforms.stories.stage import assign_run
     except ImportError as error:
         return skipped(f"not available: transforms.stories ({error})")
     times, (placed, _, _) = repeat(lambda: assign_run(articles, [], "bench"), repeats)
@@ -184,7 +184,7 @@ def bench_stories(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
 
 def tagger_description() -> tuple[str, str | None]:
     """Which tagger ``EntityTagger.load()`` gives here: gazetteer only, or a spaCy model plus the gazetteer."""
-    from transforms.entities.tagger import resolve_model
+    from newsbeam.transforms.entities.tagger import resolve_model
 
     model = resolve_model(None)
     if model is None:
@@ -199,7 +199,7 @@ def bench_ner(articles: Sequence[Article], repeats: int) -> tuple[dict[str, Any]
     """EntityTagger.tag_many on (text, title), in the stage's batches of 64; tokens counted apart."""
     import dataclasses
 
-    from transforms.entities.tagger import EntityTagger
+    from newsbeam.transforms.entities.tagger import EntityTagger
 
     started = time.perf_counter()
     tagger = EntityTagger.load()
@@ -226,8 +226,8 @@ def bench_ner(articles: Sequence[Article], repeats: int) -> tuple[dict[str, Any]
 
 def bench_rows_and_parquet(articles: Sequence[Article], repeats: int) -> dict[str, Any]:
     """Lake rows (``pipeline.graph.article_rows``) and their Parquet files (``write_partition``), per table."""
-    from pipeline.graph import article_rows
-    from transforms.lake.write import write_partition
+    from newsbeam.pipeline.graph import article_rows
+    from newsbeam.transforms.lake.write import write_partition
 
     run_id = "bench"
     rows_times, rows = repeat(lambda: [row for a in articles for row in article_rows(a, run_id, 10, 0.05)], repeats)

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from schemas.records import Article, EntityRef, Mention
-from transforms.dedup.keys import article_id, content_hash
-from transforms.entities.gazetteer import default_gazetteer, slugify, stable_entity_id
-from transforms.entities.tagger import LEAD_MAX_CHARS, salience
+from newsbeam.schemas.records import Article, EntityRef, Mention
+from newsbeam.transforms.dedup.keys import article_id, content_hash
+from newsbeam.transforms.entities.gazetteer import default_gazetteer, slugify, stable_entity_id
+from newsbeam.transforms.entities.tagger import LEAD_MAX_CHARS, salience
 
 ZIPF_ENTITIES = 1.1
 ZIPF_WORDS = 1.0

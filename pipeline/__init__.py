@@ -4,6 +4,6 @@ Importing it first filters two known, meaningless Beam log lines (``pipeline.qui
 any module here imports ``apache_beam``.
 """
 
-from pipeline import quiet
+from newsbeam.pipeline import quiet
 
 quiet.install()

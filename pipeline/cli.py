@@ -16,13 +16,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipeline.config import RunConfig, new_run_id
-from pipeline.feedlist import load_feed_list
-from pipeline.run import run, run_compaction
-from transforms.errors import ConfigError
-from transforms.fetch.http import HttpConfig
+from newsbeam.pipeline.config import RunConfig, new_run_id
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.run import run, run_compaction
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.fetch.http import HttpConfig
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -69,6 +70,14 @@ def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> 
     )
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what ``pip`` installed), not a constant kept by hand."""
+    try:
+        return version("newsbeam")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbeam",
@@ -76,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Unknown options (--runner, --direct_num_workers, ...) pass through to Beam's PipelineOptions.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run_parser = commands.add_parser(
@@ -157,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compact":
             return run_compaction(args.output, args.before)
         if args.command == "demo":
-            from pipeline.demo.run import run_demo
+            from newsbeam.pipeline.demo.run import run_demo
 
             return run_demo(lambda feeds: config_from_args(args, feeds), beam_args)
         result = run(config_from_args(args, args.feeds), beam_args)

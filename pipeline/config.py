@@ -7,9 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from schemas.records import FeedSpec
-from transforms.fetch.http import HttpConfig
-from transforms.read.jsonl import InputSlice
+from newsbeam.schemas.records import FeedSpec
+from newsbeam.transforms.fetch.http import HttpConfig
+from newsbeam.transforms.read.jsonl import InputSlice
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 import yaml
 from lxml import etree
 
-from schemas.records import FeedSpec
-from transforms.errors import ConfigError
+from newsbeam.schemas.records import FeedSpec
+from newsbeam.transforms.errors import ConfigError
 
 __all__ = ["FEED_KEYS", "load_feed_list"]
 

@@ -16,17 +16,17 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.config import RunConfig
-from schemas.records import Article, FeedSpec, FeedState
-from transforms.base import DEAD_LETTER, MAIN
-from transforms.clean.stage import CleanPages
-from transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
-from transforms.dedup.minhash import LshIndex
-from transforms.dedup.near import CollapseNearIntoEarlierRuns, DeduplicateNear, index_from_state, state_row
-from transforms.entities.stage import TagEntities
-from transforms.entities.tagger import salient
-from transforms.fetch.pages import FetchPages
-from transforms.lake.rows import (
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.schemas.records import Article, FeedSpec, FeedState
+from newsbeam.transforms.base import DEAD_LETTER, MAIN
+from newsbeam.transforms.clean.stage import CleanPages
+from newsbeam.transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
+from newsbeam.transforms.dedup.minhash import LshIndex
+from newsbeam.transforms.dedup.near import CollapseNearIntoEarlierRuns, DeduplicateNear, index_from_state, state_row
+from newsbeam.transforms.entities.stage import TagEntities
+from newsbeam.transforms.entities.tagger import salient
+from newsbeam.transforms.fetch.pages import FetchPages
+from newsbeam.transforms.lake.rows import (
     LakeRow,
     article_row,
     dead_letter_row,
@@ -39,13 +39,13 @@ from transforms.lake.rows import (
     story_row,
     story_state_row,
 )
-from transforms.lake.state import load_near_rows, load_seen, load_seen_urls, load_story_records
-from transforms.lake.write import WriteLake
-from transforms.read.feeds import FEED_STATE, ReadFeeds
-from transforms.read.jsonl import ReadInputPages
-from transforms.read.seen import SkipSeen
-from transforms.stories.stage import STATE as STORY_STATE
-from transforms.stories.stage import STORIES, AssignStories
+from newsbeam.transforms.lake.state import load_near_rows, load_seen, load_seen_urls, load_story_records
+from newsbeam.transforms.lake.write import WriteLake
+from newsbeam.transforms.read.feeds import FEED_STATE, ReadFeeds
+from newsbeam.transforms.read.jsonl import ReadInputPages
+from newsbeam.transforms.read.seen import SkipSeen
+from newsbeam.transforms.stories.stage import STATE as STORY_STATE
+from newsbeam.transforms.stories.stage import STORIES, AssignStories
 
 
 def article_rows(article: Article, run_id: str, top_k: int, threshold: float) -> Iterator[LakeRow]:

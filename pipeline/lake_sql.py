@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from schemas.lake import TABLES
-from transforms.lake.catalog import live_files
-from transforms.lake.write import is_local
+from newsbeam.schemas.lake import TABLES
+from newsbeam.transforms.lake.catalog import live_files
+from newsbeam.transforms.lake.write import is_local
 
 VIEWS = {
     "articles": "articles",

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.errors import ConfigError
-from transforms.read.jsonl import InputSlice
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.read.jsonl import InputSlice
 
 
 def input_files(pattern: str) -> list[str]:

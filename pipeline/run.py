@@ -15,16 +15,16 @@ from datetime import date, datetime, timezone
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import graph
-from pipeline.config import RunConfig, new_run_id
-from pipeline.parts import plan_parts
-from pipeline.summary import counters, format_summary
-from transforms.errors import ConfigError
-from transforms.lake.compact import compact
-from transforms.lake.crash import crash_point
-from transforms.lake.lock import RunLock
-from transforms.lake.publish import PublishedRun, publish_run, recover
-from transforms.lake.state import load_feed_states
+from newsbeam.pipeline import graph
+from newsbeam.pipeline.config import RunConfig, new_run_id
+from newsbeam.pipeline.parts import plan_parts
+from newsbeam.pipeline.summary import counters, format_summary
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.lake.compact import compact
+from newsbeam.transforms.lake.crash import crash_point
+from newsbeam.transforms.lake.lock import RunLock
+from newsbeam.transforms.lake.publish import PublishedRun, publish_run, recover
+from newsbeam.transforms.lake.state import load_feed_states
 
 logger = logging.getLogger("newsbeam")
 

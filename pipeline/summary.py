@@ -7,7 +7,7 @@ from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from transforms.base import METRICS_NAMESPACE
+from newsbeam.transforms.base import METRICS_NAMESPACE
 
 # (label, counter names summed) in the order a person reads a run.
 SUMMARY_LINES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -3,8 +3,8 @@
 Declared once here so every stage, the writer, the tests and the docs agree.
 """
 
-from schemas.lake import ENTITY_TYPES, SCHEMA_VERSION, TABLES, TableSpec
-from schemas.records import (
+from newsbeam.schemas.lake import ENTITY_TYPES, SCHEMA_VERSION, TABLES, TableSpec
+from newsbeam.schemas.records import (
     Article,
     DeadLetter,
     Duplicate,

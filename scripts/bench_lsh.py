@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.dedup.minhash import NUM_PERM, LshIndex  # noqa: E402
-from transforms.dedup.near import best_previous_match  # noqa: E402
+from newsbeam.transforms.dedup.minhash import NUM_PERM, LshIndex  # noqa: E402
+from newsbeam.transforms.dedup.near import best_previous_match  # noqa: E402
 
 BATCH = 50_000
 QUERY_BATCH = 1_000

@@ -43,7 +43,7 @@ from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from transforms.entities.gazetteer import SLUG_RE, GazetteerEntry, slugify
+from newsbeam.transforms.entities.gazetteer import SLUG_RE, GazetteerEntry, slugify
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "corpora" / "gazetteer"

@@ -46,8 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.dedup import minhash  # noqa: E402
-from transforms.dedup.near import (  # noqa: E402
+from newsbeam.transforms.dedup import minhash  # noqa: E402
+from newsbeam.transforms.dedup.near import (  # noqa: E402
     CONTAINMENT_THRESHOLD,
     JACCARD_THRESHOLD,
     MIN_CONTAINED_SHINGLES,

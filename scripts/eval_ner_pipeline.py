@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import lake_sql  # noqa: E402
+from newsbeam.pipeline import lake_sql  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "corpora" / "ner" / "conll2003" / "valid.txt.gz"
 TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 record = {"url": f"https://conll.example/dev/{i}", "text": text, "published": "1996-08-30T12:00:00Z"}
                 out.write(json.dumps(record) + "\n")
         lake = Path(scratch) / "lake"
-        command = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(source), "--output", str(lake)]
+        command = [sys.executable, "-m", "newsbeam", "run", "--input", str(source), "--output", str(lake)]
         if args.ner_model:
             command += ["--ner-model", args.ner_model]
         started = time.monotonic()

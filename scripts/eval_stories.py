@@ -33,12 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import lake_sql  # noqa: E402
-from schemas.records import Article, EntityRef  # noqa: E402
-from transforms.dedup.keys import article_id, canonical_url, content_hash  # noqa: E402
-from transforms.stories.features import FeatureWeights  # noqa: E402
-from transforms.stories.index import StoryConfig, StoryIndex  # noqa: E402
-from transforms.stories.metrics import bcubed  # noqa: E402
+from newsbeam.pipeline import lake_sql  # noqa: E402
+from newsbeam.schemas.records import Article, EntityRef  # noqa: E402
+from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash  # noqa: E402
+from newsbeam.transforms.stories.features import FeatureWeights  # noqa: E402
+from newsbeam.transforms.stories.index import StoryConfig, StoryIndex  # noqa: E402
+from newsbeam.transforms.stories.metrics import bcubed  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 ECB = SHARED / "corpora" / "stories" / "ecbplus_topics_01-10.jsonl"
@@ -217,7 +217,7 @@ def seeds_check(background: Sequence[Article] = ()) -> dict[str, Any] | None:
     files = sorted(SEEDS.glob("*.txt"))
     if len(files) < 2:
         return None
-    from transforms.entities.tagger import EntityTagger
+    from newsbeam.transforms.entities.tagger import EntityTagger
 
     tagger = EntityTagger.load()
     day = datetime(2023, 9, 18, 8, tzinfo=timezone.utc)

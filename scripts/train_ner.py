@@ -252,7 +252,7 @@ def tagger_tokenizer(nlp: Language) -> Language:
     Not the packaged choice; kept so a model trained with it (``TAGGER_TOKENIZER_CALLBACK``) can
     be compared: splitting lets the gazetteer match "US" in "US-backed".
     """
-    from transforms.entities.tagger import _ABBREVIATION_HYPHEN
+    from newsbeam.transforms.entities.tagger import _ABBREVIATION_HYPHEN
 
     tokenizer = nlp.tokenizer
     assert isinstance(tokenizer, Tokenizer)
@@ -463,7 +463,7 @@ def with_variant(
     only filling gaps (``fill``: model spans win overlaps).
     ``tokenizer="tagger"``: the tagger's tokenizer (default infixes + "U.S.-led" split).
     """
-    from transforms.entities.gazetteer import default_gazetteer
+    from newsbeam.transforms.entities.gazetteer import default_gazetteer
 
     if tokenizer == "tagger":
         tagger_tokenizer(nlp)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from schemas.records import Article
-from transforms.dedup.keys import article_id, content_hash
+from newsbeam.schemas.records import Article
+from newsbeam.transforms.dedup.keys import article_id, content_hash
 
 FETCHED = datetime(2024, 5, 3, 12, 0, tzinfo=timezone.utc)
 

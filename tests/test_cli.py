@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lake_sql
-from pipeline.cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, main
-from transforms.lake import write as lake_write
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, main
+from newsbeam.transforms.lake import write as lake_write
 
 SITE = Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "site"
 BASE = "https://archive.example"
 
 
 def test_help_lists_subcommands() -> None:
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "newsbeam", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "run" in done.stdout and "demo" in done.stdout and "PipelineOptions" in done.stdout
     run_help = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "newsbeam", "run", "--help"], capture_output=True, text=True, timeout=120
     )
     assert "--feeds" in run_help.stdout and "--input" in run_help.stdout
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import lake_sql
-from pipeline.cli import main
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.cli import main
 
 TEXTS = [
     "Kenya and Japan signed a fisheries deal on Monday. Officials in Nairobi said quotas start in June.",

@@ -8,8 +8,8 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from newsbeam.transforms.dedup.exact import DUPLICATES, DeduplicateExact, canonical_sort_key, collapse
 from tests.factories import FETCHED, make_article
-from transforms.dedup.exact import DUPLICATES, DeduplicateExact, canonical_sort_key, collapse
 
 EARLY = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import lake_sql
-from pipeline.cli import main
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.cli import main
 
 SITE = Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "site"
 BASE = "https://archive.example"

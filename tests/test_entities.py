@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from schemas.lake import ENTITY_TYPES
-from schemas.records import EntityRef, Mention
-from transforms.entities.gazetteer import (
+from newsbeam.schemas.lake import ENTITY_TYPES
+from newsbeam.schemas.records import EntityRef, Mention
+from newsbeam.transforms.entities.gazetteer import (
     SLUG_RE,
     Gazetteer,
     default_gazetteer,
     slugify,
     stable_entity_id,
 )
-from transforms.entities.tagger import EntityTagger, build_pipeline, salience, salient, truncate
+from newsbeam.transforms.entities.tagger import EntityTagger, build_pipeline, salience, salient, truncate
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILE = REPO / "transforms" / "entities" / "data" / "gazetteer.jsonl.gz"

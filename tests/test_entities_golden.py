@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.entities.tagger import EntityTagger, resolve_model
+from newsbeam.transforms.entities.tagger import EntityTagger, resolve_model
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))

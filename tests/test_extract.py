@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from schemas.records import FeedEntry, Page
-from transforms.clean.extract import MIN_PAGE_WORDS, clean_page, detect_language, word_count
-from transforms.dedup.keys import article_id, canonical_url, content_hash
-from transforms.errors import ExtractError
+from newsbeam.schemas.records import FeedEntry, Page
+from newsbeam.transforms.clean.extract import MIN_PAGE_WORDS, clean_page, detect_language, word_count
+from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash
+from newsbeam.transforms.errors import ExtractError
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 FETCHED = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)

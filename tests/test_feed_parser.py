@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 from lxml import etree
 
-from transforms.errors import FeedParseError
-from transforms.read.feed_parser import html_to_text, parse_feed
+from newsbeam.transforms.errors import FeedParseError
+from newsbeam.transforms.read.feed_parser import html_to_text, parse_feed
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 FEED_URL = "https://news.example.org/feeds/main.xml"

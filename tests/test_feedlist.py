@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.feedlist import load_feed_list
-from schemas.records import FeedSpec
-from transforms.errors import ConfigError
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.schemas.records import FeedSpec
+from newsbeam.transforms.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "feedlists"
 

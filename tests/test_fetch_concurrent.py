@@ -15,10 +15,10 @@ from contextlib import ExitStack
 import pytest
 from httpserver import LoopbackServer
 
-from transforms.errors import HostBudgetExceeded
-from transforms.fetch.concurrent import HANDOFF_POLL, PacedClient, _wait_before, fetch_many
-from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
-from transforms.fetch.politeness import HostScheduler, PoliteClient, Turn
+from newsbeam.transforms.errors import HostBudgetExceeded
+from newsbeam.transforms.fetch.concurrent import HANDOFF_POLL, PacedClient, _wait_before, fetch_many
+from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.politeness import HostScheduler, PoliteClient, Turn
 
 JITTER = 0.05
 """Arrivals at a server may be this much closer than the client's spacing (a new connection, thread wake-up)."""

@@ -15,10 +15,10 @@ from apache_beam.options.pipeline_options import TypeOptions
 from apache_beam.typehints import typehints
 from apache_beam.typehints.decorators import TypeCheckError
 
-from pipeline import graph
-from pipeline.config import RunConfig
-from pipeline.run import pipeline_options
-from schemas.records import Article, DeadLetter, Duplicate, FeedEntry, FeedSpec, Page
+from newsbeam.pipeline import graph
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.run import pipeline_options
+from newsbeam.schemas.records import Article, DeadLetter, Duplicate, FeedEntry, FeedSpec, Page
 
 ROW_DICT = "Dict[<class 'str'>, Any]"
 """Story rows and story state are column-name -> value dicts: the only place ``Any`` is allowed."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from httpserver import LoopbackServer, peak_bytes_during
 
-from transforms.errors import (
+from newsbeam.transforms.errors import (
     BlockedURLError,
     ConfigError,
     ConnectError,
@@ -22,9 +22,9 @@ from transforms.errors import (
     ResponseTooLarge,
     TooManyRedirects,
 )
-from transforms.fetch.concurrent import fetch_many
-from transforms.fetch.decode import decode_html
-from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.concurrent import fetch_many
+from newsbeam.transforms.fetch.decode import decode_html
+from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 
 MB = 1024 * 1024
 LOCAL = HttpConfig(allow_private_networks=True)

@@ -8,10 +8,10 @@ import time
 import pytest
 from httpserver import LoopbackServer
 
-from transforms.errors import BlockedAddressError, ConfigError
-from transforms.fetch.http import HttpConfig, HttpxClient
-from transforms.fetch.netguard import address_class, vetted_addresses
-from transforms.fetch.politeness import PoliteClient
+from newsbeam.transforms.errors import BlockedAddressError, ConfigError
+from newsbeam.transforms.fetch.http import HttpConfig, HttpxClient
+from newsbeam.transforms.fetch.netguard import address_class, vetted_addresses
+from newsbeam.transforms.fetch.politeness import PoliteClient
 
 GUARDED = HttpConfig(connect_timeout=1.0, read_timeout=1.0, total_timeout=2.0, min_delay=0, backoff_base=0.01)
 ONLY_127_0_0_1 = HttpConfig(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from httpserver import LoopbackServer, peak_bytes_during, route
 
-from transforms.errors import (
+from newsbeam.transforms.errors import (
     ConfigError,
     ConnectError,
     FetchError,
@@ -20,11 +20,11 @@ from transforms.errors import (
     RobotsDisallowed,
     TooManyRedirects,
 )
-from transforms.fetch.concurrent import fetch_many
-from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient, retry_after_seconds
-from transforms.fetch.pages import FetchPageBatch
-from transforms.fetch.politeness import PoliteClient
-from transforms.fetch.stage import HttpStage
+from newsbeam.transforms.fetch.concurrent import fetch_many
+from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient, retry_after_seconds
+from newsbeam.transforms.fetch.pages import FetchPageBatch
+from newsbeam.transforms.fetch.politeness import PoliteClient
+from newsbeam.transforms.fetch.stage import HttpStage
 
 MB = 1024 * 1024
 QUICK = HttpConfig(

@@ -10,11 +10,11 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.graph import one_worker
-from pipeline.run import pipeline_options
-from transforms.base import DEAD_LETTER, MAIN
-from transforms.errors import InputRecordError
-from transforms.read.jsonl import ReadInputPages, parse_record
+from newsbeam.pipeline.graph import one_worker
+from newsbeam.pipeline.run import pipeline_options
+from newsbeam.transforms.base import DEAD_LETTER, MAIN
+from newsbeam.transforms.errors import InputRecordError
+from newsbeam.transforms.read.jsonl import ReadInputPages, parse_record
 
 NOW = datetime(2024, 5, 3, tzinfo=timezone.utc)
 

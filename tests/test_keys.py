@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
+from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
 
 BASE = "https://news.example.org/world/2024/05/03/story"
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline import lake_sql
-from schemas.lake import ARTICLES, TABLES
-from schemas.records import DeadLetter, EntityRef, Mention
+from newsbeam.pipeline import lake_sql
+from newsbeam.schemas.lake import ARTICLES, TABLES
+from newsbeam.schemas.records import DeadLetter, EntityRef, Mention
+from newsbeam.transforms.lake import write as lake_write
+from newsbeam.transforms.lake.publish import publish_run, staged_relative_paths
+from newsbeam.transforms.lake.rows import article_row, dead_letter_row, entity_rows, partition_date
+from newsbeam.transforms.lake.write import write_partition
 from tests.factories import make_article
-from transforms.lake import write as lake_write
-from transforms.lake.publish import publish_run, staged_relative_paths
-from transforms.lake.rows import article_row, dead_letter_row, entity_rows, partition_date
-from transforms.lake.write import write_partition
 
 PUBLISHED = datetime(2024, 5, 2, 23, 30, tzinfo=timezone.utc)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transforms.entities.linking import Span, defined_acronyms, identity_text, link, unlinked_id
+from newsbeam.transforms.entities.linking import Span, defined_acronyms, identity_text, link, unlinked_id
 
 TEXT = (
     "Foreign Minister Wang Yi arrived on Monday. Mr Wang met Sergei Lavrov. Wang said the talks, the "

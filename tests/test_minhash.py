@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transforms.dedup.minhash import (
+from newsbeam.transforms.dedup.minhash import (
     BANDS,
     NUM_PERM,
     LshIndex,

@@ -12,11 +12,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.factories import make_article
-from tests.test_minhash import ARTICLE, OTHER, edited
-from transforms.dedup.exact import DUPLICATES, as_duplicate
-from transforms.dedup.minhash import LshIndex, band_keys, sketch
-from transforms.dedup.near import (
+from newsbeam.transforms.dedup.exact import DUPLICATES, as_duplicate
+from newsbeam.transforms.dedup.minhash import LshIndex, band_keys, sketch
+from newsbeam.transforms.dedup.near import (
     MAX_ALL_PAIRS,
     CandidatePairs,
     CollapseNearIntoEarlierRuns,
@@ -37,6 +35,8 @@ from transforms.dedup.near import (
     verified_pairs,
     with_sketch,
 )
+from tests.factories import make_article
+from tests.test_minhash import ARTICLE, OTHER, edited
 
 EARLY = datetime(2024, 5, 6, 8, tzinfo=timezone.utc)
 FURNITURE = (

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lake_sql
-from pipeline.config import RunConfig
-from pipeline.parts import plan_parts
-from pipeline.run import DEFAULT_PART_SIZE, part_size, pipeline_options, run
-from transforms.errors import ConfigError
-from transforms.read.jsonl import InputSlice, read_slice
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.parts import plan_parts
+from newsbeam.pipeline.run import DEFAULT_PART_SIZE, part_size, pipeline_options, run
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.read.jsonl import InputSlice, read_slice
 
 
 def _records(parts: list[list[InputSlice]]) -> list[list[str]]:

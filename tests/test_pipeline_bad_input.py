@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from httpserver import LoopbackServer
 
-from pipeline import lake_sql
-from pipeline.config import RunConfig
-from pipeline.feedlist import load_feed_list
-from pipeline.run import run
-from transforms.fetch.http import HttpConfig
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.run import run
+from newsbeam.transforms.fetch.http import HttpConfig
 
 STORY = """
 <html><head><title>{title}</title></head><body>

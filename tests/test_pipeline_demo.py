@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import lake_sql
-from pipeline.cli import main
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.cli import main
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 

@@ -20,7 +20,7 @@ def test_newsbeam_run_prints_no_beam_noise(tmp_path: Path) -> None:
     }
     archive.write_text(json.dumps(record) + "\n")
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--input", str(archive), "--output", str(tmp_path / "lake")],
+        [sys.executable, "-m", "newsbeam", "run", "--input", str(archive), "--output", str(tmp_path / "lake")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lake_sql
-from pipeline.cli import EXIT_FATAL, main
-from pipeline.config import RunConfig
-from pipeline.demo.server import materialise_feed_list, serve_site
-from pipeline.feedlist import load_feed_list
-from pipeline.run import run
-from transforms.fetch.http import HttpConfig
-from transforms.lake.crash import CRASH_ENV, POINTS
-from transforms.lake.lock import LOCK_FILE
-from transforms.lake.state import load_story_records
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.cli import EXIT_FATAL, main
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.demo.server import materialise_feed_list, serve_site
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.run import run
+from newsbeam.transforms.fetch.http import HttpConfig
+from newsbeam.transforms.lake.crash import CRASH_ENV, POINTS
+from newsbeam.transforms.lake.lock import LOCK_FILE
+from newsbeam.transforms.lake.state import load_story_records
 
 SITE = Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "site"
 LOOPBACK = HttpConfig(allow_private_networks=True, min_delay=0)
@@ -141,7 +141,7 @@ def newsbeam(archive: Path, output: Path, crash_at: str | None = None) -> subpro
     if crash_at:
         env[CRASH_ENV] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--input", str(archive), "--output", str(output),
+        [sys.executable, "-m", "newsbeam", "run", "--input", str(archive), "--output", str(output),
          "--ner-model", "gazetteer"],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from httpserver import LoopbackServer
 
-from pipeline import lake_sql
-from pipeline.config import RunConfig
-from pipeline.feedlist import load_feed_list
-from pipeline.run import run
-from transforms.entities.tagger import resolve_model
-from transforms.fetch.http import HttpConfig
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.run import run
+from newsbeam.transforms.entities.tagger import resolve_model
+from newsbeam.transforms.fetch.http import HttpConfig
 
 
 def page(title: str, body: str, outlet: str) -> str:

@@ -14,10 +14,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.records import Article, EntityRef
-from tests.factories import make_article
-from tests.test_minhash import ARTICLE, OTHER
-from transforms.stories.features import (
+from newsbeam.schemas.records import Article, EntityRef
+from newsbeam.transforms.stories.features import (
     _SENTENCE_OPENERS,
     STOPWORDS,
     _sentence_start,
@@ -26,9 +24,11 @@ from transforms.stories.features import (
     story_input,
     words,
 )
-from transforms.stories.index import Story, StoryConfig, StoryIndex, story_rows
-from transforms.stories.metrics import bcubed
-from transforms.stories.stage import STATE, STORIES, AssignStories, assign_run
+from newsbeam.transforms.stories.index import Story, StoryConfig, StoryIndex, story_rows
+from newsbeam.transforms.stories.metrics import bcubed
+from newsbeam.transforms.stories.stage import STATE, STORIES, AssignStories, assign_run
+from tests.factories import make_article
+from tests.test_minhash import ARTICLE, OTHER
 
 DAY = datetime(2024, 5, 6, 8, tzinfo=timezone.utc)
 
@@ -218,7 +218,7 @@ concessions linking soybean farms to Atlantic ports."""
 
 @pytest.mark.shared
 def test_seed_articles_share_a_story_and_wang_yi_elsewhere_does_not(shared_dir: Path) -> None:
-    from transforms.entities.tagger import EntityTagger
+    from newsbeam.transforms.entities.tagger import EntityTagger
 
     tagger = EntityTagger.load()
     first, second = sorted((shared_dir / "seeds").glob("*.txt"))

@@ -18,8 +18,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.typehints.decorators import IOTypeHints, get_type_hints
 
-from schemas.records import DeadLetter
-from transforms.errors import NewsbeamError
+from newsbeam.schemas.records import DeadLetter
+from newsbeam.transforms.errors import NewsbeamError
 
 MAIN = "main"
 DEAD_LETTER: Final = "dead_letter"

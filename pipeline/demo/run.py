@@ -6,10 +6,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import lake_sql
-from pipeline.config import RunConfig
-from pipeline.demo.server import materialise_feed_list, serve_site
-from pipeline.run import run
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.demo.server import materialise_feed_list, serve_site
+from newsbeam.pipeline.run import run
 
 SITE = Path(__file__).resolve().parent / "site"
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transforms.entities.tagger import EntityTagger
+from newsbeam.transforms.entities.tagger import EntityTagger
 
 EXPECTED_SUFFIX = ".expected.json"
 

@@ -25,9 +25,9 @@ REPO_ROOT = GOLDEN_DIR.parents[1]
 if str(REPO_ROOT) not in sys.path:  # runnable from a fresh clone without an install
     sys.path.insert(0, str(REPO_ROOT))
 
-from schemas.records import Article, FeedEntry, Page  # noqa: E402
-from transforms.clean.extract import clean_page  # noqa: E402
-from transforms.errors import ExtractError  # noqa: E402
+from newsbeam.schemas.records import Article, FeedEntry, Page  # noqa: E402
+from newsbeam.transforms.clean.extract import clean_page  # noqa: E402
+from newsbeam.transforms.errors import ExtractError  # noqa: E402
 
 CASES_DIR = "extraction"
 

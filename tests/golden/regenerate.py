@@ -25,8 +25,8 @@ REPO_ROOT = GOLDEN_DIR.parents[1]
 if str(REPO_ROOT) not in sys.path:  # runnable from a fresh clone without an install
     sys.path.insert(0, str(REPO_ROOT))
 
-from transforms.errors import FeedParseError  # noqa: E402
-from transforms.read.feed_parser import parse_feed  # noqa: E402
+from newsbeam.transforms.errors import FeedParseError  # noqa: E402
+from newsbeam.transforms.read.feed_parser import parse_feed  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from entities_golden import regenerate_entities  # noqa: E402

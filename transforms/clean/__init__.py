@@ -1,5 +1,5 @@
 """clean: pages to articles (main text, metadata, identity keys)."""
 
-from transforms.clean.extract import clean_page
+from newsbeam.transforms.clean.extract import clean_page
 
 __all__ = ["clean_page"]

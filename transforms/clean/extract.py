@@ -17,9 +17,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from schemas.records import Article, FeedEntry, Page
-from transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
-from transforms.errors import ExtractError
+from newsbeam.schemas.records import Article, FeedEntry, Page
+from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
+from newsbeam.transforms.errors import ExtractError
 
 #: Below this many words, what trafilatura found is a teaser, a paywall notice or the link
 #: text of an index page rather than an article; a one-paragraph news brief still has ~40.

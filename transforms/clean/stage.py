@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from schemas.records import Article, Page
-from transforms.base import Stage, TaggedTransform, apply_stage, counter
-from transforms.clean.extract import clean_page
+from newsbeam.schemas.records import Article, Page
+from newsbeam.transforms.base import Stage, TaggedTransform, apply_stage, counter
+from newsbeam.transforms.clean.extract import clean_page
 
 
 class CleanPage(Stage):

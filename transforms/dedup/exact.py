@@ -19,9 +19,9 @@ from typing import Final, Literal
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from schemas.records import Article, Duplicate
-from transforms.base import TaggedTransform, counter
-from transforms.lake.state import SeenArticle, SeenState
+from newsbeam.schemas.records import Article, Duplicate
+from newsbeam.transforms.base import TaggedTransform, counter
+from newsbeam.transforms.lake.state import SeenArticle, SeenState
 
 DUPLICATES: Final = "duplicates"
 DuplicateOutput = TaggedOutput[Literal["duplicates"], Duplicate]

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from transforms.dedup.keys import normalise_text
+from newsbeam.transforms.dedup.keys import normalise_text
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5

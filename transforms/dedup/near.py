@@ -54,9 +54,9 @@ import numpy as np
 import numpy.typing as npt
 from apache_beam.pvalue import TaggedOutput
 
-from schemas.records import Article, Duplicate, MinHashSketch
-from transforms.base import TaggedTransform, counter
-from transforms.dedup.exact import (
+from newsbeam.schemas.records import Article, Duplicate, MinHashSketch
+from newsbeam.transforms.base import TaggedTransform, counter
+from newsbeam.transforms.dedup.exact import (
     DUPLICATES,
     Absorbed,
     DuplicateOutput,
@@ -65,7 +65,7 @@ from transforms.dedup.exact import (
     collapse,
     duplicate_output,
 )
-from transforms.dedup.minhash import (
+from newsbeam.transforms.dedup.minhash import (
     BANDS,
     DEFAULT_HORIZON,
     ROWS,

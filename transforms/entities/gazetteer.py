@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from schemas.lake import ENTITY_TYPES
+from newsbeam.schemas.lake import ENTITY_TYPES
 
 DATA_FILE = "gazetteer.jsonl.gz"
 DEMONYM_LABEL = "MISC"
@@ -148,7 +148,7 @@ class Gazetteer:
     def load(cls, path: Path | None = None) -> Gazetteer:
         """Read a gazetteer file; ``None`` reads the one packaged with newsbeam."""
         if path is None:
-            resource = resources.files("transforms.entities").joinpath("data").joinpath(DATA_FILE)
+            resource = resources.files("newsbeam.transforms.entities").joinpath("data").joinpath(DATA_FILE)
             with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as handle:
                 return cls.from_lines(handle)
         with gzip.open(path, "rt", encoding="utf-8") as handle:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from transforms.entities.gazetteer import stable_entity_id
+from newsbeam.transforms.entities.gazetteer import stable_entity_id
 
 HONORIFICS = frozenset(
     {

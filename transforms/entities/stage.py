@@ -16,9 +16,9 @@ from typing import Any, cast
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from schemas.records import Article
-from transforms.base import METRICS_NAMESPACE, Stage, TaggedTransform, apply_stage, counter
-from transforms.entities.tagger import EntityTagger, Tagged
+from newsbeam.schemas.records import Article
+from newsbeam.transforms.base import METRICS_NAMESPACE, Stage, TaggedTransform, apply_stage, counter
+from newsbeam.transforms.entities.tagger import EntityTagger, Tagged
 
 
 class EntityTaggerHandler(ModelHandler[Article, PredictionResult, EntityTagger]):  # type: ignore[misc]

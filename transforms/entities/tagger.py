@@ -41,9 +41,9 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.util import compile_infix_regex
 
-from schemas.records import EntityRef, Mention
-from transforms.entities.gazetteer import Gazetteer, default_gazetteer, slugify
-from transforms.entities.linking import HONORIFICS, Span, identity_text, link, unlinked_id
+from newsbeam.schemas.records import EntityRef, Mention
+from newsbeam.transforms.entities.gazetteer import Gazetteer, default_gazetteer, slugify
+from newsbeam.transforms.entities.linking import HONORIFICS, Span, identity_text, link, unlinked_id
 
 Tagged = tuple[tuple[Mention, ...], tuple[EntityRef, ...]]
 

@@ -19,9 +19,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from transforms.errors import FetchError
-from transforms.fetch.http import HttpClient, HttpResponse
-from transforms.fetch.politeness import Turn
+from newsbeam.transforms.errors import FetchError
+from newsbeam.transforms.fetch.http import HttpClient, HttpResponse
+from newsbeam.transforms.fetch.politeness import Turn
 
 Outcome = HttpResponse | FetchError
 Job = Future[Outcome | None]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from transforms.errors import (
+from newsbeam.transforms.errors import (
     BlockedAddressError,
     BlockedURLError,
     ConfigError,
@@ -37,7 +37,7 @@ from transforms.errors import (
     TooManyRedirects,
     UnsupportedContent,
 )
-from transforms.fetch.netguard import GuardedBackend, GuardedTransport, parse_networks
+from newsbeam.transforms.fetch.netguard import GuardedBackend, GuardedTransport, parse_networks
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

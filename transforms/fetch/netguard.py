@@ -23,7 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from transforms.errors import BlockedAddressError
+from newsbeam.transforms.errors import BlockedAddressError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

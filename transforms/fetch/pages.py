@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 
 import apache_beam as beam
 
-from schemas.records import FeedEntry, Page
-from transforms.base import DeadLetterOutput, TaggedTransform, apply_stage, counter
-from transforms.errors import FetchError, UnsupportedContent
-from transforms.fetch.decode import decode_html
-from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
-from transforms.fetch.stage import ClientFactory, HttpStage, batched
+from newsbeam.schemas.records import FeedEntry, Page
+from newsbeam.transforms.base import DeadLetterOutput, TaggedTransform, apply_stage, counter
+from newsbeam.transforms.errors import FetchError, UnsupportedContent
+from newsbeam.transforms.fetch.decode import decode_html
+from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.stage import ClientFactory, HttpStage, batched
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""})

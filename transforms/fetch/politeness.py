@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import tenacity
 from protego import Protego
 
-from transforms.errors import (
+from newsbeam.transforms.errors import (
     ConnectError,
     FetchError,
     FetchTimeout,
@@ -50,7 +50,7 @@ from transforms.errors import (
     HTTPStatusError,
     RobotsDisallowed,
 )
-from transforms.fetch.http import ALLOWED_SCHEMES, HttpClient, HttpConfig, HttpResponse
+from newsbeam.transforms.fetch.http import ALLOWED_SCHEMES, HttpClient, HttpConfig, HttpResponse
 
 ROBOTS_MAX_BYTES = 512 * 1024
 """RFC 9309 asks crawlers to parse at least 500 KiB of a robots.txt; the rest is ignored."""

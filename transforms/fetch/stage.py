@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 import apache_beam as beam
 
-from transforms.base import Stage
-from transforms.errors import FetchError
-from transforms.fetch.concurrent import Validators, fetch_many
-from transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
-from transforms.fetch.politeness import PoliteClient
+from newsbeam.transforms.base import Stage
+from newsbeam.transforms.errors import FetchError
+from newsbeam.transforms.fetch.concurrent import Validators, fetch_many
+from newsbeam.transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.politeness import PoliteClient
 
 ClientFactory = Callable[[HttpConfig], HttpClient]
 

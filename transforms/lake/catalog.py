@@ -13,8 +13,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.lake import TABLES
-from transforms.lake.publish import RUNS
+from newsbeam.schemas.lake import TABLES
+from newsbeam.transforms.lake.publish import RUNS
 
 
 def manifests(output: str) -> Iterator[dict[str, Any]]:

@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.lake import TABLES
-from transforms.lake.catalog import live_files
-from transforms.lake.publish import PublishedRun, publish_run
-from transforms.lake.write import write_partition
+from newsbeam.schemas.lake import TABLES
+from newsbeam.transforms.lake.catalog import live_files
+from newsbeam.transforms.lake.publish import PublishedRun, publish_run
+from newsbeam.transforms.lake.write import write_partition
 
 
 @dataclass(frozen=True)

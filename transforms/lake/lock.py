@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from transforms.errors import LockHeldError
+from newsbeam.transforms.errors import LockHeldError
 
 LOCK_FILE = "_lock"
 DEFAULT_STALE_AFTER = 6 * 3600.0

@@ -29,9 +29,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.lake import SCHEMA_VERSION, TABLES
-from transforms.lake.crash import crash_point
-from transforms.lake.write import STAGING, is_local, staging_root
+from newsbeam.schemas.lake import SCHEMA_VERSION, TABLES
+from newsbeam.transforms.lake.crash import crash_point
+from newsbeam.transforms.lake.write import STAGING, is_local, staging_root
 
 RUNS = "_runs"
 JOURNAL = "_publish.json"

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from schemas.lake import SCHEMA_VERSION, TABLES
-from schemas.records import Article, DeadLetter, Duplicate, EntityRef, FeedState, Mention
-from transforms.dedup.keys import canonical_url
+from newsbeam.schemas.lake import SCHEMA_VERSION, TABLES
+from newsbeam.schemas.records import Article, DeadLetter, Duplicate, EntityRef, FeedState, Mention
+from newsbeam.transforms.dedup.keys import canonical_url
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.records import FeedState
-from transforms.lake.catalog import live_files
+from newsbeam.schemas.records import FeedState
+from newsbeam.transforms.lake.catalog import live_files
 
 NEAR_HORIZON_DAYS = 7
 """Near-duplicates are looked for among articles indexed in the last week (``_state/near``)."""

@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from schemas.lake import TABLES
-from transforms.base import counter
-from transforms.lake.crash import crash_point
-from transforms.lake.rows import LakeRow
+from newsbeam.schemas.lake import TABLES
+from newsbeam.transforms.base import counter
+from newsbeam.transforms.lake.crash import crash_point
+from newsbeam.transforms.lake.rows import LakeRow
 
 ROW_GROUP_ROWS = 5_000
 STAGING = "_staging"

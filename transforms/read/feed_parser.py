@@ -22,8 +22,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from lxml import etree
 
-from schemas.records import FeedEntry
-from transforms.errors import FeedParseError
+from newsbeam.schemas.records import FeedEntry
+from newsbeam.transforms.errors import FeedParseError
 
 __all__ = ["ParsedFeed", "html_to_text", "parse_feed"]
 

@@ -16,13 +16,13 @@ from typing import Any, Final, Literal
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from schemas.records import FeedEntry, FeedSpec, FeedState
-from transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, Stage, TaggedTransform, counter
-from transforms.errors import FeedParseError, FetchError
-from transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
-from transforms.fetch.stage import ClientFactory, HttpStage, batched
-from transforms.lake.state import next_feed_state
-from transforms.read.feed_parser import parse_feed
+from newsbeam.schemas.records import FeedEntry, FeedSpec, FeedState
+from newsbeam.transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, Stage, TaggedTransform, counter
+from newsbeam.transforms.errors import FeedParseError, FetchError
+from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.stage import ClientFactory, HttpStage, batched
+from newsbeam.transforms.lake.state import next_feed_state
+from newsbeam.transforms.read.feed_parser import parse_feed
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "

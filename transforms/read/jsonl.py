@@ -17,9 +17,9 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.records import Page
-from transforms.base import Stage, TaggedTransform, apply_stage, counter
-from transforms.errors import InputRecordError
+from newsbeam.schemas.records import Page
+from newsbeam.transforms.base import Stage, TaggedTransform, apply_stage, counter
+from newsbeam.transforms.errors import InputRecordError
 
 RawLine = tuple[str, str]  # (file:line, text)
 

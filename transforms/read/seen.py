@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import apache_beam as beam
 
-from schemas.records import FeedEntry, Page
-from transforms.base import counter
-from transforms.dedup.keys import canonical_url
+from newsbeam.schemas.records import FeedEntry, Page
+from newsbeam.transforms.base import counter
+from newsbeam.transforms.dedup.keys import canonical_url
 
 EntryOrPage = TypeVar("EntryOrPage", FeedEntry, Page)
 """What goes in comes out: feed entries stay entries, pages stay pages (the type check binds it)."""

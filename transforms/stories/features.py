@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.records import Article
+from newsbeam.schemas.records import Article
 
 ENTITY_PREFIX = "e:"
 

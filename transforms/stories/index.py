@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from schemas.records import Article
-from transforms.stories.features import (
+from newsbeam.schemas.records import Article
+from newsbeam.transforms.stories.features import (
     ENTITY_PREFIX,
     FeatureWeights,
     StoryInput,

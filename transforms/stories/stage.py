@@ -29,10 +29,10 @@ from typing import Any, Final, Literal
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from schemas.records import Article
-from transforms.base import TaggedTransform, counter
-from transforms.stories.features import FeatureWeights, StoryInput, story_input
-from transforms.stories.index import StoryConfig, StoryIndex, story_rows
+from newsbeam.schemas.records import Article
+from newsbeam.transforms.base import TaggedTransform, counter
+from newsbeam.transforms.stories.features import FeatureWeights, StoryInput, story_input
+from newsbeam.transforms.stories.index import StoryConfig, StoryIndex, story_rows
 
 STORIES: Final = "stories"
 STATE: Final = "state"
