@@ -59,7 +59,8 @@ def main() -> int:
         step([sys.executable, "-m", "venv", str(venv)], work)
         python, pip = str(venv / "bin" / "python"), [str(venv / "bin" / "python"), "-m", "pip"]
         quiet = ["--quiet", "--disable-pip-version-check"]
-        step([*pip, "install", *quiet, "--require-hashes", "--no-deps", "-r", str(ROOT / "deploy/requirements.lock")], work)
+        lock = str(ROOT / "deploy" / "requirements.lock")
+        step([*pip, "install", *quiet, "--require-hashes", "--no-deps", "-r", lock], work)
         step([*pip, "install", *quiet, "--no-deps", str(wheel)], work)
         step([*pip, "check"], work)
         step([str(venv / "bin" / "newsbeam"), "--help"], work)
