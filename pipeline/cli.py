@@ -21,9 +21,10 @@ from pathlib import Path
 
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.feedlist import load_feed_list
-from newsbeam.pipeline.run import run, run_compaction
+from newsbeam.pipeline.run import run, run_compaction, run_migration
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.fetch.http import HttpConfig
+from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compact_parser = commands.add_parser(
         "compact",
-        help="merge small per-run files of closed days into well-sized files (safe while readers query)",
+        help="Delta optimize of closed days, then vacuum (safe while readers query and runs write)",
     )
     compact_parser.add_argument("--output", required=True, help="lake root folder")
     compact_parser.add_argument(
@@ -118,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="compact partitions dated before this day (YYYY-MM-DD; default: today, UTC)",
     )
+    compact_parser.add_argument(
+        "--retention-hours",
+        type=int,
+        default=DEFAULT_RETENTION_HOURS,
+        help=f"vacuum deletes files no version newer than this needs (default {DEFAULT_RETENTION_HOURS}: "
+        "time travel and plain-glob readers keep a week; at least 1, longer than any run)",
+    )
+    migrate_parser = commands.add_parser(
+        "migrate", help="convert a lake written by newsbeam 0.1's own table format to Delta tables, in place"
+    )
+    migrate_parser.add_argument("--output", required=True, help="lake root folder")
 
     demo_parser = commands.add_parser(
         "demo", help="serve the bundled sample news site on loopback, ingest it, query the lake"
@@ -165,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", force=True)
     try:
         if args.command == "compact":
-            return run_compaction(args.output, args.before)
+            return run_compaction(args.output, args.before, args.retention_hours)
+        if args.command == "migrate":
+            return run_migration(args.output)
         if args.command == "demo":
             from newsbeam.pipeline.demo.run import run_demo
 

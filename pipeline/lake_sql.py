@@ -1,31 +1,32 @@
-"""Open the lake in DuckDB as SQL views (used by ``newsbeam demo``, the tests and analysts).
+"""Open the lake in DuckDB as SQL views over its Delta tables (``newsbeam demo``, tests, analysts).
 
-The views list exactly the files of committed runs (``transforms.lake.catalog``), so a query
-never sees a run that is still publishing or files a compaction has replaced. Partition
-columns (``date``, ``entity``, ``stage``) are ordinary columns, typed as Hive readers type them.
+Each view is DuckDB's ``delta_scan`` of one table: it reads the table's Delta log, so a query
+sees exactly the committed runs (never one still committing, never files a compaction
+replaced) and prunes files by partition values from the log, without listing folders.
+Partition columns (``date``, ``entity``, ``stage``) are ordinary columns; ``date`` is a DATE.
 
-A table with many files (``entities`` has one per entity per day) is, on a local lake, an Arrow
-dataset whose files carry their partition values from the catalog: ``WHERE entity = 'wang-yi'``
-then opens only that entity's files, without binding the other tens of thousands (DuckDB's own
-reader opens every listed file's footer first: seconds at 50k files). Tables with fewer files use
-DuckDB's reader, which scans faster. Aggregates over every entity are cheaper on
-``article_entities`` (the ``entities`` list of ``articles``, a few files per day) than on
-``entities``.
+The ``delta`` extension comes from PyPI (``duckdb-extension-delta``, the same version as
+DuckDB) and is loaded from its installed path: nothing is downloaded. ``connect(DIR,
+as_of=RUN_ID)`` reads every table at the version it had right after that run (time travel).
+Aggregates over every entity are cheaper on ``article_entities`` (the ``entities`` list of
+``articles``) than on ``entities``.
 """
 
 from __future__ import annotations
 
-import posixpath
-from datetime import date
+import glob
+import json
+import os
 
 import duckdb
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
+import duckdb_extension_delta
+from apache_beam.io.filesystems import FileSystems
 
 from newsbeam.schemas.lake import TABLES
-from newsbeam.transforms.lake.catalog import live_files
-from newsbeam.transforms.lake.write import is_local
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.lake.delta import delta_schema, open_table, table_uri
+from newsbeam.transforms.lake.migrate import is_legacy_lake
+from newsbeam.transforms.lake.publish import RUNS
 
 VIEWS = {
     "articles": "articles",
@@ -35,6 +36,8 @@ VIEWS = {
     "dead_letter": "dead_letters",
     "feed_state": "feed_state",
     "seen": "seen",
+    "near_state": "near_state",
+    "story_state": "story_state",
 }
 
 ARTICLE_ENTITIES = """
@@ -45,63 +48,55 @@ FROM (SELECT article_id, date, published, source, story_id, title, unnest(entiti
 """
 """Every entity of every article (not only the salient ones ``entities`` keeps), one row each."""
 
-DATASET_FROM_FILES = 1_000
-"""A table with at least this many live files is read as an Arrow dataset (see the module doc)."""
 
-
-def partition_schema(table: str) -> pa.Schema:
-    """The table's partition columns as Hive readers type them: ``date`` a date, the rest strings."""
-    return pa.schema([(key, pa.date32() if key == "date" else pa.string()) for key in TABLES[table].partition_keys])
-
-
-def partition_expression(folder: str, keys: pa.Schema) -> ds.Expression:
-    """``entity=x/date=2024-05-03`` as the filter expression a dataset prunes its files with."""
-    values = dict(part.split("=", 1) for part in folder.strip("/").split("/") if "=" in part)
-    expression = ds.scalar(True)
-    for field in keys:
-        raw = values.get(field.name)
-        if raw is None:
-            expression &= ~ds.field(field.name).is_valid()
-            continue
-        value = date.fromisoformat(raw) if pa.types.is_date(field.type) else raw
-        expression &= ds.field(field.name) == pa.scalar(value, field.type)
-    return expression
-
-
-def table_dataset(output: str, table: str, paths: list[str]) -> ds.Dataset:
-    """The table's live files as one dataset, partition values parsed from their folder names."""
-    spec = TABLES[table]
-    keys = partition_schema(table)
-    root = posixpath.join(output.rstrip("/"), spec.folder)
-    partitions = [partition_expression(posixpath.dirname(path)[len(root) :], keys) for path in paths]
-    schema = spec.schema
-    for field in keys:
-        schema = schema.append(field)
-    return ds.FileSystemDataset.from_paths(
-        paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(), partitions=partitions
+def delta_extension() -> str:
+    """Path of the ``delta`` extension installed by ``duckdb-extension-delta`` for this DuckDB."""
+    folder = os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions")
+    wanted = os.path.join(folder, f"v{duckdb.__version__}", "delta.duckdb_extension")
+    if os.path.exists(wanted):
+        return wanted
+    found = sorted(glob.glob(os.path.join(folder, "*", "delta.duckdb_extension")))
+    raise ConfigError(
+        f"duckdb-extension-delta has no build for DuckDB {duckdb.__version__} (it has: "
+        f"{', '.join(os.path.basename(os.path.dirname(f)) for f in found) or 'none'}): install the same version of both"
     )
 
 
-def connect(output: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per lake table (empty for a table with no rows yet)."""
-    connection = duckdb.connect()
-    files = live_files(output)
+def run_versions(output: str, run_id: str) -> dict[str, int]:
+    """Every table's version right after ``run_id`` (from its run record)."""
+    path = FileSystems.join(output, RUNS, f"{run_id}.json")
+    if not FileSystems.exists(path):
+        raise ConfigError(f"no run {run_id} in {output} (its record {path} does not exist)")
+    with FileSystems.open(path) as handle:
+        record = json.loads(handle.read().decode())
+    return {str(name): int(version) for name, version in record.get("table_versions", {}).items()}
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(output: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per lake table (empty for a table with no rows yet).
+
+    ``as_of``: a run id; every view then shows its table as it was right after that run.
+    """
+    if is_legacy_lake(output):
+        raise ConfigError(f"{output} is a lake in newsbeam 0.1's format: run `newsbeam migrate --output {output}`")
+    connection = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    connection.execute(f"LOAD {_quoted(delta_extension())}")
+    versions = run_versions(output, as_of) if as_of else None
     for table, view in VIEWS.items():
         if table not in TABLES:
             continue
-        paths = files.get(table)
-        if not paths:
-            empty = TABLES[table].schema.empty_table()
-            for field in partition_schema(table):
-                empty = empty.append_column(field, pa.array([], field.type))
-            connection.register(view, empty)
-        elif is_local(output) and len(paths) >= DATASET_FROM_FILES:
-            connection.register(view, table_dataset(output, table, paths))
-        else:
-            listing = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
-            connection.execute(
-                f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listing}], "
-                "hive_partitioning = true, union_by_name = true)"
-            )
+        version = None if versions is None else versions.get(table)
+        exists = (versions is None or version is not None) and open_table(output, table) is not None
+        if not exists:
+            connection.register(view, delta_schema(table).empty_table())
+            continue
+        pinned = "" if version is None else f", version = {int(version)}"
+        connection.execute(
+            f"CREATE VIEW {view} AS SELECT * FROM delta_scan({_quoted(table_uri(output, table))}{pinned})"
+        )
     connection.execute(ARTICLE_ENTITIES)
     return connection

@@ -20,10 +20,11 @@ from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.parts import plan_parts
 from newsbeam.pipeline.summary import counters, format_summary
 from newsbeam.transforms.errors import ConfigError
-from newsbeam.transforms.lake.compact import compact
+from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS, compact
 from newsbeam.transforms.lake.crash import crash_point
 from newsbeam.transforms.lake.lock import RunLock
-from newsbeam.transforms.lake.publish import PublishedRun, publish_run, recover
+from newsbeam.transforms.lake.migrate import is_legacy_lake, migrate
+from newsbeam.transforms.lake.publish import PublishedRun, abandon_run, begin_run, publish_run, recover
 from newsbeam.transforms.lake.state import load_feed_states
 
 logger = logging.getLogger("newsbeam")
@@ -154,6 +155,7 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     if not config.feeds and not config.input_pattern:
         raise ConfigError("nothing to read: give --feeds FILE or --input FILE.jsonl")
     check_output(config.output)
+    refuse_legacy(config.output)
     options = pipeline_options(beam_args)
     clock = time.monotonic()
     with RunLock(config.output, config.run_id, config.lock_stale_after) as lock:
@@ -182,13 +184,18 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
 
 
 def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> tuple[dict[str, int], PublishedRun]:
-    """One Beam pipeline over the lake's committed state, staged and then published as ``config.run_id``."""
+    """One Beam pipeline over the lake's committed state, written and then committed as ``config.run_id``."""
     started = datetime.now(timezone.utc)
+    begin_run(config.output, config.run_id)
     feed_states = load_feed_states(config.output) if config.feeds else {}
     pipeline = beam.Pipeline(options=options)
     graph.build(pipeline, config, feed_states)
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException:
+        abandon_run(config.output, config.run_id)  # nothing was committed: its files go, the lake is as before
+        raise
     totals = counters(result)
     crash_point("before_publish")
     manifest = {
@@ -201,17 +208,32 @@ def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> 
     return totals, publish_run(config.output, config.run_id, manifest)
 
 
-def run_compaction(output: str, before: date | None = None) -> int:
-    """``newsbeam compact``: under the lock, merge closed partitions; prints what it did."""
+def refuse_legacy(output: str) -> None:
+    """A 0.1-format lake must be migrated first: Delta tables written beside it would hide its data."""
+    if is_legacy_lake(output):
+        raise ConfigError(
+            f"{output} is a lake in newsbeam 0.1's format: run `newsbeam migrate --output {output}` first"
+        )
+
+
+def run_migration(output: str) -> int:
+    """``newsbeam migrate``: under the lock, the 0.1 lake's live files committed to Delta tables, in place."""
+    with RunLock(output, f"migrate-{new_run_id()}"):
+        committed = migrate(output)
+    total = sum(committed.values())
+    print(f"migrated {output}: {total} files committed to {len(committed)} Delta tables, none moved or rewritten")
+    for name, count in sorted(committed.items()):
+        print(f"  {name}: {count} files")
+    return 0
+
+
+def run_compaction(output: str, before: date | None = None, retention_hours: int = DEFAULT_RETENTION_HOURS) -> int:
+    """``newsbeam compact``: Delta ``optimize`` of closed days, then ``vacuum``; prints what it did.
+
+    It takes no lock: it may run while a run writes, and Delta's conflict checks decide.
+    """
     check_output(output)
-    run_id = new_run_id()
+    refuse_legacy(output)
     day = before or datetime.now(timezone.utc).date()
-    with RunLock(output, run_id):
-        for note in recover(output):
-            logger.warning("%s", note)
-        published = compact(output, run_id, day)
-    if published is None:
-        print(f"nothing to compact before {day}")
-    else:
-        print(f"compaction {run_id}: wrote {len(published.files)} files; manifest {published.manifest_path}")
+    print(compact(output, day, retention_hours).summary())
     return 0

@@ -11,6 +11,7 @@ import pytest
 
 from newsbeam.pipeline import lake_sql
 from newsbeam.pipeline.cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, main
+from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.lake import write as lake_write
 
 SITE = Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "site"
@@ -89,11 +90,13 @@ def test_fatal_config_exits_one_and_publishes_nothing(tmp_path: Path, capsys: py
 
 
 def test_failed_run_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The writer dies after staging a partition: the lake must show none of the run's files."""
+    """The writer dies after writing a partition: no table shows the run, and its files are removed."""
     real = lake_write.write_batches
+    written_paths: list[Path] = []
 
     def dies_on_articles(output: str, run_id: str, table: str, batches: object) -> object:
         written = real(output, run_id, table, batches)
+        written_paths.extend(Path(output, TABLES[table].folder, f.relative) for f in written)
         if table == "articles":
             raise OSError("disk full (injected)")
         return written
@@ -104,6 +107,8 @@ def test_failed_run_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest.M
     output = tmp_path / "lake"
     with pytest.raises(Exception, match="disk full"):
         main(["run", "--input", str(archive), "--output", str(output)])
-    visible = [p for p in output.rglob("*.parquet") if "_staging" not in p.parts]
-    assert visible == [] and not (output / "_runs").exists()
-    assert any((output / "_staging").rglob("*.parquet")), "the injected failure came after staging began"
+    assert any("articles" in p.parts for p in written_paths), "the injected failure came after files were written"
+    assert [p for p in written_paths if p.exists()] == [], "the failed run's uncommitted files are deleted"
+    assert not (output / "_runs").exists() and not list(output.rglob("*.parquet"))
+    con = lake_sql.connect(str(output))
+    assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from newsbeam.pipeline import lake_sql
 from newsbeam.schemas.lake import ARTICLES, TABLES
 from newsbeam.schemas.records import DeadLetter, EntityRef, Mention
+from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake import write as lake_write
-from newsbeam.transforms.lake.publish import publish_run, staged_relative_paths
+from newsbeam.transforms.lake.delta import live_files, open_table
+from newsbeam.transforms.lake.publish import JOURNAL, _roll_forward, publish_run
 from newsbeam.transforms.lake.rows import article_row, dead_letter_row, entity_rows, partition_date
 from newsbeam.transforms.lake.write import write_partition
 from tests.factories import make_article
@@ -41,31 +45,34 @@ def test_partition_date_is_published_day_in_utc_else_fetch_day() -> None:
     assert partition_date(None, datetime(2024, 5, 4, 9, tzinfo=timezone.utc)) == "2024-05-04"
 
 
-def test_write_splits_at_max_rows_and_stays_invisible_until_published(tmp_path: Path, monkeypatch) -> None:
+def test_write_splits_at_max_rows_and_stays_invisible_until_committed(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(lake_write, "ROW_GROUP_ROWS", 3)
     spec = TABLES["articles"]
     monkeypatch.setitem(TABLES, "articles", type(spec)(spec.name, spec.folder, spec.schema, spec.partition_keys, 4))
     rows = [article_row(make_article(f"https://e.org/{i}", text=f"t{i}"), "run1").row for i in range(10)]
     files = write_partition(str(tmp_path), "run1", "articles", "date=2024-05-03", iter(rows))
     assert [f.rows for f in files] == [4, 4, 2]
-    assert not (tmp_path / "articles").exists(), "nothing may be visible before publish"
-    assert len(staged_relative_paths(str(tmp_path), "run1")) == 3
+    assert len(list((tmp_path / "articles" / "date=2024-05-03").glob("*.parquet"))) == 3
+    assert lake_sql.connect(str(tmp_path)).sql("SELECT count(*) FROM articles").fetchall() == [(0,)]
 
-    published = publish_run(str(tmp_path), "run1", {"counters": {"rows_articles": 10}})
+    published = publish_run(str(tmp_path), "run1", {"counters": {"rows_articles": 10}}, files)
     assert len(published.files) == 3
-    assert not (tmp_path / "_staging" / "run1").exists()
     manifest = json.loads(Path(published.manifest_path).read_text())
     assert manifest["run_id"] == "run1" and len(manifest["files"]) == 3
-    table = pq.read_table(tmp_path / "articles" / "date=2024-05-03")
-    assert table.num_rows == 10
-    assert pq.read_schema(files[0].final_path).remove_metadata() == ARTICLES.remove_metadata()
+    assert manifest["table_versions"] == {"articles": 1}
+    assert not list((tmp_path / JOURNAL).glob("*.json")), "the journal is removed once the run is recorded"
+    assert lake_sql.connect(str(tmp_path)).sql("SELECT count(*) FROM articles").fetchall() == [(10,)]
+    delta = open_table(str(tmp_path), "articles")
+    assert delta is not None and delta.to_pyarrow_table().num_rows == 10, "delta-rs reads the same table"
+    path = tmp_path / "articles" / files[0].relative
+    assert pq.read_schema(path).remove_metadata() == ARTICLES.remove_metadata()
 
 
 def test_two_runs_never_overwrite_each_other(tmp_path: Path) -> None:
     for run_id in ("runA", "runB"):
         row = article_row(make_article("https://e.org/same"), run_id)
-        write_partition(str(tmp_path), run_id, "articles", row.partition, [row.row])
-        publish_run(str(tmp_path), run_id, {})
+        files = write_partition(str(tmp_path), run_id, "articles", row.partition, [row.row])
+        publish_run(str(tmp_path), run_id, {}, files)
     names = sorted(p.name for p in (tmp_path / "articles").rglob("*.parquet"))
     assert names == ["part-runA-0000.parquet", "part-runB-0000.parquet"]
 
@@ -89,9 +96,12 @@ def test_duckdb_reads_all_tables_with_hive_partitioning(tmp_path: Path) -> None:
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row.table, row.partition), []).append(row.row)
-    for (table, partition), members in groups.items():
-        write_partition(str(tmp_path), "r", table, partition, members)
-    publish_run(str(tmp_path), "r", {})
+    files = [
+        written
+        for (table, partition), members in groups.items()
+        for written in write_partition(str(tmp_path), "r", table, partition, members)
+    ]
+    publish_run(str(tmp_path), "r", {}, files)
     assert (tmp_path / "entities" / "entity=wang-yi" / "date=2024-05-02").is_dir()
 
     con = lake_sql.connect(str(tmp_path))
@@ -107,8 +117,8 @@ def test_duckdb_reads_all_tables_with_hive_partitioning(tmp_path: Path) -> None:
     assert con.sql("SELECT stage, reason FROM dead_letters").fetchall() == [
         ("fetch", "HTTP 404 for https://e.org/gone")
     ]
-    published_type = con.execute("SELECT typeof(published) FROM articles").fetchone()
-    assert published_type is not None and "TIMESTAMP WITH TIME ZONE" in published_type[0]
+    types = con.execute("SELECT typeof(published), typeof(date) FROM articles").fetchall()
+    assert types == [("TIMESTAMP WITH TIME ZONE", "DATE")]
 
 
 def test_connect_on_empty_lake_has_empty_views(tmp_path: Path) -> None:
@@ -123,9 +133,12 @@ def _write_run(output: Path, run_id: str, articles: list[object]) -> None:
     for article in articles:
         for row in (article_row(article, run_id), *entity_rows(article, article.entities, run_id)):
             groups.setdefault((row.table, lake_write.write_group(row.partition)), []).append((row.partition, row.row))
-    for (table, _day), pairs in groups.items():
-        lake_write.write_partitions(str(output), run_id, table, pairs)
-    publish_run(str(output), run_id, {})
+    files = [
+        f
+        for (table, _day), pairs in groups.items()
+        for f in lake_write.write_partitions(str(output), run_id, table, pairs)
+    ]
+    publish_run(str(output), run_id, {}, files)
 
 
 def test_write_group_is_the_day_so_one_call_writes_every_entity_of_it() -> None:
@@ -134,8 +147,7 @@ def test_write_group_is_the_day_so_one_call_writes_every_entity_of_it() -> None:
     assert lake_write.write_group("") == ""
 
 
-def test_second_run_into_existing_partitions_keeps_both_and_leaves_no_staging(tmp_path: Path) -> None:
-    """Publication renames whole new folders; a folder the lake already has gets the file alone."""
+def test_second_run_into_existing_partitions_keeps_both(tmp_path: Path) -> None:
     _write_run(tmp_path, "runA", [tagged_article("https://example.org/a")])
     later = make_article(
         "https://example.org/b",
@@ -149,39 +161,49 @@ def test_second_run_into_existing_partitions_keeps_both_and_leaves_no_staging(tm
     wang = sorted(p.name for p in (tmp_path / "entities" / "entity=wang-yi" / "date=2024-05-02").iterdir())
     assert wang == ["part-runA-0000.parquet", "part-runB-0000.parquet"]
     assert (tmp_path / "entities" / "entity=china" / "date=2024-05-02" / "part-runB-0000.parquet").is_file()
-    assert not (tmp_path / "_staging" / "runB").exists()
     con = lake_sql.connect(str(tmp_path))
     assert con.sql("SELECT count(*) FROM entities WHERE entity = 'wang-yi'").fetchall() == [(2,)]
 
 
-def test_many_file_tables_read_as_datasets_give_the_same_answers(tmp_path: Path, monkeypatch) -> None:
-    """The Arrow-dataset route (used from DATASET_FROM_FILES files up) and DuckDB's reader agree, types included."""
-    articles = [
-        make_article(
-            f"https://example.org/{i}",
-            published=datetime(2024, 5, 1 + i % 3, 12, tzinfo=timezone.utc),
-            entities=(
-                EntityRef("Q1", "Wang Yi", "wang-yi", "PER", 0.9, 2),
-                EntityRef(None, f"Person {i % 4}", f"person-{i % 4}", "PER", 0.5, 1),
-            ),
-        )
-        for i in range(12)
+def test_replaying_a_journal_commits_nothing_twice(tmp_path: Path) -> None:
+    """Recovery replays a journal whose commits may already be in: the app transaction makes that a no-op."""
+    _write_run(tmp_path, "runA", [tagged_article("https://example.org/a")])
+    record = json.loads((tmp_path / "_runs" / "runA.json").read_text())
+    versions = record["table_versions"]
+    journal = {**record, "files": {}}
+    for path in record["files"]:
+        table = "articles" if path.startswith("articles/") else "entities"
+        relative = path.split("/", 1)[1]
+        written = lake_write.WrittenFile(table, relative, (tmp_path / path).stat().st_size, 1)
+        journal["files"].setdefault(table, []).append(dataclasses.asdict(written))
+    _roll_forward(str(tmp_path), journal)
+    assert {name: open_table(str(tmp_path), name).version() for name in versions} == versions  # type: ignore[union-attr]
+    con = lake_sql.connect(str(tmp_path))
+    assert con.sql("SELECT count(*) FROM articles").fetchall() == [(1,)]
+
+
+def test_connect_as_of_a_run_reads_the_lake_as_it_was_then(tmp_path: Path) -> None:
+    _write_run(tmp_path, "runA", [tagged_article("https://example.org/a")])
+    _write_run(tmp_path, "runB", [tagged_article("https://example.org/b")])
+    then = lake_sql.connect(str(tmp_path), as_of="runA")
+    now = lake_sql.connect(str(tmp_path))
+    assert then.sql("SELECT url FROM articles").fetchall() == [("https://example.org/a",)]
+    assert sorted(now.sql("SELECT url FROM articles").fetchall()) == [
+        ("https://example.org/a",),
+        ("https://example.org/b",),
     ]
-    _write_run(tmp_path, "run", articles)
-    queries = [
-        "SELECT date, count(*) FROM entities WHERE entity = 'person-1' GROUP BY date ORDER BY date",
-        "SELECT entity, count(*) FROM entities WHERE date = DATE '2024-05-02' GROUP BY entity ORDER BY entity",
-        "SELECT entity, count(*) FROM article_entities GROUP BY entity ORDER BY 2 DESC, 1",
-        "SELECT typeof(date), typeof(entity) FROM entities LIMIT 1",
-    ]
-    native = lake_sql.connect(str(tmp_path))
-    answers = [native.sql(q).fetchall() for q in queries]
-    monkeypatch.setattr(lake_sql, "DATASET_FROM_FILES", 1)
-    dataset = lake_sql.connect(str(tmp_path))
-    assert [dataset.sql(q).fetchall() for q in queries] == answers
-    assert answers[0] == [(datetime(2024, 5, day).date(), 1) for day in (1, 2, 3)]  # articles 9, 1 and 5
-    assert answers[2][0] == ("wang-yi", 12)
-    assert answers[3] == [("DATE", "VARCHAR")]
+    assert then.sql("SELECT count(*) FROM entities WHERE entity = 'wang-yi'").fetchall() == [(1,)]
+    with pytest.raises(ConfigError, match="no run nope"):
+        lake_sql.connect(str(tmp_path), as_of="nope")
+
+
+def test_live_files_are_what_the_delta_log_lists(tmp_path: Path) -> None:
+    _write_run(tmp_path, "runA", [tagged_article("https://example.org/a")])
+    stray = tmp_path / "articles" / "date=2024-05-02" / "part-crashed-0000.parquet"
+    stray.write_bytes((tmp_path / "articles" / "date=2024-05-02" / "part-runA-0000.parquet").read_bytes())
+    files = live_files(str(tmp_path), ["articles"])["articles"]
+    assert [Path(f).name for f in files] == ["part-runA-0000.parquet"], "an uncommitted file is not in the table"
+    assert lake_sql.connect(str(tmp_path)).sql("SELECT count(*) FROM articles").fetchall() == [(1,)]
 
 
 def test_batches_from_several_bundles_make_one_file_per_partition_in_arrival_order(tmp_path: Path) -> None:
@@ -196,8 +218,8 @@ def test_batches_from_several_bundles_make_one_file_per_partition_in_arrival_ord
         "articles", [(other_day.partition, other_day.row), *((r.partition, r.row) for r in rows[3:])]
     )
     files = lake_write.write_batches(str(tmp_path), "run1", "articles", [lake_write.decode_batch(first), second])
-    assert [(f.partition, f.rows) for f in files] == [("date=2024-05-02", 5), ("date=2024-05-04", 1)]
-    table = pq.read_table(files[0].staged_path)
+    assert [(f.relative.split("/")[0], f.rows) for f in files] == [("date=2024-05-02", 5), ("date=2024-05-04", 1)]
+    table = pq.read_table(tmp_path / "articles" / files[0].relative)
     assert table.column("url").to_pylist() == [a.url for a in articles]
     assert lake_write.PARTITION_COLUMN not in table.column_names
-    assert pq.read_schema(files[0].staged_path).remove_metadata() == ARTICLES.remove_metadata()
+    assert pq.read_schema(tmp_path / "articles" / files[0].relative).remove_metadata() == ARTICLES.remove_metadata()

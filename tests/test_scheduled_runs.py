@@ -25,6 +25,7 @@ from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.run import run
 from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.lake.crash import CRASH_ENV, POINTS
+from newsbeam.transforms.lake.delta import live_files
 from newsbeam.transforms.lake.lock import LOCK_FILE
 from newsbeam.transforms.lake.state import load_story_records
 
@@ -160,7 +161,11 @@ def lake_snapshot(output: Path) -> dict[str, object]:
         "entities": rows("SELECT entity, article_id, salience FROM entities"),
         "duplicates": rows("SELECT url, canonical_article_id, kind FROM duplicates"),
         "seen": rows("SELECT canonical_url, article_id FROM seen"),
-        "files_on_disk": len([p for p in output.rglob("*.parquet") if "_staging" not in p.parts]),
+        "near_state": rows("SELECT article_id, canonical_url FROM near_state"),
+        "feed_state": rows("SELECT feed_url FROM feed_state"),
+        "story_state": rows("SELECT kind, story_id FROM story_state"),
+        "files_in_tables": {name: len(paths) for name, paths in live_files(str(output)).items()},
+        "files_on_disk": len(list(output.rglob("*.parquet"))),
     }
 
 
@@ -185,5 +190,6 @@ def test_kill_9_then_rerun_equals_a_run_that_never_crashed(
     rerun = newsbeam(archive, output)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert lake_snapshot(output) == expected
-    assert not (output / "_staging").exists() or not any((output / "_staging").iterdir())
+    pending = [p.name for p in (output / "_journal").iterdir() if p.is_file() and p.name != "writer_id"]
+    assert pending == [], "no journal or start marker is left behind"
     assert not (output / LOCK_FILE).exists()

@@ -1,98 +1,108 @@
-"""Compaction: merge each closed partition's small per-run files into few, well-sized files.
+"""Compaction and retention: Delta's ``optimize`` over closed days, then ``vacuum``.
 
 Scheduled runs add one file per partition per run; a day of 15-minute runs leaves ~100 small
-files in every busy partition. Compaction rewrites each partition of a closed day (``date``
-before ``before``) into one file (more only past the table's rows-per-file cap), and merges the
-``_state/`` tables, keeping only the newest row per feed.
+files in every busy partition. ``optimize.compact`` rewrites the partitions of closed days
+(``date`` before ``before``; the ``_state`` tables without a date whole) into few large files
+in one commit per table. Readers of the Delta log switch to the new files at that commit.
 
-It publishes like a run: new files are staged, then one manifest adds them and names the files
-they replace. Readers that go through the catalog switch from the old files to the new ones
-at that single write, so compaction is safe while they query.
+It needs no lake lock and may run while a run writes: Delta's conflict checks decide. A run's
+commit only adds files, so it never conflicts with a compaction that removed others; if the
+compaction's commit loses a race (a run added files to a partition it rewrote), it is retried
+on the new version.
+
+``vacuum`` then deletes files no version newer than the retention still needs: the replaced
+small files, and files of runs that died before committing. Until then, readers that glob
+folders instead of reading the log see old and new files side by side (see README).
 """
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import date
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from newsbeam.schemas.lake import TABLES
-from newsbeam.transforms.lake.catalog import live_files
-from newsbeam.transforms.lake.publish import PublishedRun, publish_run
-from newsbeam.transforms.lake.write import write_partition
+from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.lake.delta import open_table
+
+DEFAULT_RETENTION_HOURS = 168
+"""Delta's own default (7 days): time travel and plain-glob readers keep working for a week."""
+MIN_RETENTION_HOURS = 1
+"""Vacuum also deletes uncommitted files older than the retention: it must outlast any run."""
+ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class CompactionPlan:
+@dataclass
+class TableCompaction:
     table: str
-    partition: str
-    files: tuple[str, ...]
-    """Lake-relative paths of the files merged into one."""
+    files_before: int
+    files_after: int
+    files_added: int = 0
+    files_removed: int = 0
+    vacuumed: int = 0
+    retries: int = 0
 
 
-def _partition_date(partition: str) -> date | None:
-    for part in partition.split("/"):
-        if part.startswith("date="):
-            return date.fromisoformat(part[len("date=") :])
-    return None
+@dataclass
+class CompactionReport:
+    before: date
+    retention_hours: int
+    tables: list[TableCompaction] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"compaction of days before {self.before}, retention {self.retention_hours} h:"]
+        for t in self.tables:
+            lines.append(
+                f"  {TABLES[t.table].folder}: {t.files_before} -> {t.files_after} files "
+                f"(+{t.files_added} -{t.files_removed}), {t.vacuumed} deleted by vacuum"
+                + (f", {t.retries} retries after a concurrent commit" if t.retries else "")
+            )
+        return "\n".join(lines)
 
 
-def plan(output: str, before: date) -> list[CompactionPlan]:
-    """Partitions worth compacting: closed days (and state) with more than one live file."""
-    prefix = output.rstrip("/") + "/"
-    plans = []
-    for table, paths in sorted(live_files(output).items()):
-        folder = TABLES[table].folder
-        by_partition: dict[str, list[str]] = {}
-        for path in paths:
-            relative = path[len(prefix) :]
-            partition = posixpath.dirname(relative)[len(folder) :].strip("/")
-            by_partition.setdefault(partition, []).append(relative)
-        for partition, files in sorted(by_partition.items()):
-            day = _partition_date(partition)
-            if len(files) > 1 and (day is None or day < before):
-                plans.append(CompactionPlan(table, partition, tuple(sorted(files))))
-    return plans
+def _optimize(table: DeltaTable, name: str, before: date) -> tuple[dict[str, int], int]:
+    """One ``optimize.compact`` of the table's closed partitions, retried when a commit races it."""
+    filters = [("date", "<", before.isoformat())] if "date" in TABLES[name].partition_keys else None
+    for attempt in range(ATTEMPTS):
+        try:
+            metrics = table.optimize.compact(partition_filters=filters)  # type: ignore[arg-type]
+            return {k: int(v) for k, v in metrics.items() if isinstance(v, int)}, attempt
+        except CommitFailedError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+            table.update_incremental()
+    raise AssertionError("unreachable")
 
 
-def _merged(output: str, item: CompactionPlan) -> pa.Table:
-    spec = TABLES[item.table]
-    tables = []
-    for relative in item.files:
-        with FileSystems.open(FileSystems.join(output, relative)) as handle:
-            tables.append(pq.read_table(handle, schema=spec.schema))
-    return pa.concat_tables(tables)
-
-
-def _rows(item: CompactionPlan, table: pa.Table) -> Iterator[dict[str, object]]:
-    if item.table == "feed_state":  # only the newest state of each feed matters
-        newest: dict[str, dict[str, object]] = {}
-        for row in table.sort_by([("last_attempt_at", "ascending")]).to_pylist():
-            newest[str(row["feed_url"])] = row
-        yield from (newest[url] for url in sorted(newest))
-        return
-    for batch in table.to_batches(max_chunksize=5_000):
-        yield from batch.to_pylist()
-
-
-def compact(output: str, run_id: str, before: date) -> PublishedRun | None:
-    """Compact every planned partition into a new run ``run_id``; None when nothing needed it."""
-    plans = plan(output, before)
-    if not plans:
-        return None
-    replaced: list[str] = []
-    for item in plans:
-        write_partition(output, run_id, item.table, item.partition, _rows(item, _merged(output, item)))
-        replaced.extend(item.files)
-    manifest = {
-        "kind": "compaction",
-        "before": before.isoformat(),
-        "partitions": len(plans),
-        "counters": {"files_replaced": len(replaced), "partitions_compacted": len(plans)},
-    }
-    return publish_run(output, run_id, manifest, replaces=replaced)
+def compact(output: str, before: date, retention_hours: int = DEFAULT_RETENTION_HOURS) -> CompactionReport:
+    """Optimize every table's closed partitions, then vacuum files older than the retention."""
+    if retention_hours < MIN_RETENTION_HOURS:
+        raise ConfigError(
+            f"--retention-hours {retention_hours} is below {MIN_RETENTION_HOURS}: vacuum would delete files "
+            "of a run that is still writing"
+        )
+    report = CompactionReport(before, retention_hours)
+    for name in TABLES:
+        table = open_table(output, name)
+        if table is None:
+            continue
+        files_before = len(table.file_uris())
+        metrics, retries = _optimize(table, name, before)
+        table.update_incremental()
+        vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+        report.tables.append(
+            TableCompaction(
+                name,
+                files_before,
+                len(table.file_uris()),
+                metrics.get("numFilesAdded", 0),
+                metrics.get("numFilesRemoved", 0),
+                len(vacuumed),
+                retries,
+            )
+        )
+    return report

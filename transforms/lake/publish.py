@@ -1,28 +1,34 @@
-"""Publish a finished run atomically: journal, move, manifest. Recover runs that crashed.
+"""Commit a finished run to the lake's Delta tables, all or nothing; recover runs that crashed.
 
-A run's files are written under ``_staging/<run_id>/`` while the Beam pipeline runs. Then the
-driver publishes them in three steps:
+Delta commits one table at a time, and a run writes up to nine tables. So a run is published
+in four steps, with a small journal as the commit point:
 
-1. **Journal.** ``_staging/<run_id>/_publish.json`` lists every file of the run (data and
-   ``_state/``) and the files it replaces. It is written to a temporary name and renamed, so
-   it exists whole or not at all. From this point the run *will* be published.
-2. **Move.** Each staged file is renamed into place. The names carry the run id, so nothing
-   is overwritten.
-3. **Manifest.** ``_runs/<run_id>.json`` (the journal's content) is written last. It is the
-   visibility point: ``transforms.lake.catalog`` lists a file only when a manifest names it
-   and no manifest replaces it, so readers that go through the catalog never see half a run.
+1. **Begin.** ``_journal/<run_id>.started`` is written before the pipeline starts. The pipeline
+   writes its Parquet files straight into the table folders (invisible: no log names them) and
+   lists them in ``_journal/files/<run_id>.json``.
+2. **Journal.** ``_journal/<run_id>.json`` names every file with its table, and the run's
+   sequence number. It is written to a temporary name and renamed, so it exists whole or not
+   at all. From this point the run *will* be published.
+3. **Commit.** Each table gets one Delta commit adding the run's files, with the app transaction
+   ``(writer id, sequence)``. A table that already holds that transaction is skipped, so
+   replaying the journal after a crash commits nothing twice. Data tables commit first and
+   ``_state`` tables last, so state never claims an article the data tables lack.
+4. **Record.** ``_runs/<run_id>.json`` (the journal plus every table's version after the run,
+   which ``connect(as_of=run_id)`` pins) is written, then the journal is removed.
 
-``recover()`` runs at the start of every run, under the lake lock. It rolls a journalled run
-forward (finishing the moves and the manifest), and rolls back a run without a journal
-(deleting its staging folder). A run that was rolled back recorded nothing in ``_state/``,
-so the next run fetches its inputs again: no article is lost and none is written twice.
+``recover()`` runs at the start of every run, under the lake lock: a run with a journal is
+rolled forward (steps 3 and 4); a run that began but has no journal is rolled back by deleting
+its uncommitted files, which carry its run id in their names. A rolled-back run recorded
+nothing in ``_state/``, so the next run fetches its inputs again: nothing lost, nothing twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import shutil
+import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,25 +37,43 @@ from apache_beam.io.filesystems import FileSystems
 
 from newsbeam.schemas.lake import SCHEMA_VERSION, TABLES
 from newsbeam.transforms.lake.crash import crash_point
-from newsbeam.transforms.lake.write import STAGING, is_local, staging_root
+from newsbeam.transforms.lake.delta import (
+    WrittenFile,
+    add_action,
+    commit_files,
+    committed_sequence,
+    ensure_table,
+    open_table,
+    table_uri,
+    table_versions,
+)
+from newsbeam.transforms.lake.write import is_local, listing_path, read_listing
 
+JOURNAL = "_journal"
 RUNS = "_runs"
-JOURNAL = "_publish.json"
+WRITER_ID = "writer_id"
 
-# Order of publication: what articles point to comes first, articles and state last.
-_PUBLISH_ORDER = ("_dead_letter", "duplicates", "stories", "entities", "articles", "_state")
+PUBLISH_ORDER = (
+    "dead_letter",
+    "duplicates",
+    "stories",
+    "entities",
+    "articles",
+    "feed_state",
+    "near_state",
+    "story_state",
+    "seen",
+)
+"""What articles point to comes first, then articles, then ``_state`` (which claims them)."""
 
 
 @dataclass(frozen=True)
 class PublishedRun:
     run_id: str
     manifest_path: str
+    """The run's record, ``_runs/<run_id>.json``."""
     files: tuple[str, ...]
-
-
-def _order(relative: str) -> tuple[int, str]:
-    folder = relative.split("/", 1)[0]
-    return (_PUBLISH_ORDER.index(folder) if folder in _PUBLISH_ORDER else -1, relative)
+    """Absolute paths of the files the run added to the lake."""
 
 
 def _write_atomically(path: str, payload: Mapping[str, Any]) -> None:
@@ -59,125 +83,132 @@ def _write_atomically(path: str, payload: Mapping[str, Any]) -> None:
     with FileSystems.create(temporary) as handle:
         handle.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
     if is_local(path):
-        os.replace(temporary, path)  # atomic on POSIX, and fsync-free is fine for a marker
+        os.replace(temporary, path)
     else:
         FileSystems.rename([temporary], [path])
 
 
-def _read_json(path: str) -> dict[str, Any]:
+def _read_json(path: str) -> Any:
     with FileSystems.open(path) as handle:
-        data: dict[str, Any] = json.loads(handle.read().decode())
-    return data
+        return json.loads(handle.read().decode())
 
 
-def staged_relative_paths(output: str, run_id: str) -> list[str]:
-    """Staged Parquet files of a run, relative to its staging root, in publication order."""
-    root = staging_root(output, run_id)
-    if not FileSystems.exists(root):
-        return []
-    prefix = root.rstrip("/") + "/"
-    if is_local(root):  # os.walk lists 50k files in a fraction of FileSystems.match's time
-        paths: Iterable[str] = (os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names)
-    else:
-        paths = (m.path for m in FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list)
-    relative = (path[len(prefix) :] for path in paths if path.startswith(prefix))
-    return sorted((rel for rel in relative if rel.endswith(".parquet")), key=_order)
+def _delete(paths: Iterable[str]) -> None:
+    existing = [path for path in paths if FileSystems.exists(path)]
+    if existing:
+        FileSystems.delete(existing)
 
 
-def publish_run(output: str, run_id: str, manifest: Mapping[str, Any], replaces: Iterable[str] = ()) -> PublishedRun:
-    """Publish every staged file of ``run_id``; ``replaces`` lists lake files it supersedes."""
+def writer_id(output: str) -> str:
+    """The lake's writer id (made once, kept in ``_journal/writer_id``): the app id of its commits."""
+    path = FileSystems.join(output, JOURNAL, WRITER_ID)
+    if FileSystems.exists(path):
+        return str(_read_json(path)["writer_id"])
+    value = f"newsbeam-{secrets.token_hex(8)}"
+    _write_atomically(path, {"writer_id": value})
+    return value
+
+
+def next_sequence(output: str, writer: str) -> int:
+    """One more than the highest sequence this writer committed to any table."""
+    tables = (open_table(output, name) for name in TABLES)
+    return 1 + max((committed_sequence(table, writer) for table in tables if table is not None), default=0)
+
+
+def begin_run(output: str, run_id: str) -> None:
+    """Mark the run as started, so a crash before its journal is rolled back (its files deleted)."""
+    _write_atomically(FileSystems.join(output, JOURNAL, f"{run_id}.started"), {"run_id": run_id})
+
+
+def publish_run(
+    output: str, run_id: str, manifest: Mapping[str, Any], files: Iterable[WrittenFile] | None = None
+) -> PublishedRun:
+    """Commit every file the run wrote (``files``, default: its recorded listing) to the lake."""
+    written = list(read_listing(output, run_id) if files is None else files)
+    writer = writer_id(output)
+    by_table: dict[str, list[dict[str, Any]]] = {}
+    for item in written:
+        by_table.setdefault(item.table, []).append(dataclasses.asdict(item))
     journal = {
         **manifest,
         "run_id": run_id,
+        "writer_id": writer,
+        "sequence": next_sequence(output, writer),
         "schema_version": SCHEMA_VERSION,
-        "tables": {name: spec.folder for name, spec in TABLES.items()},
-        "files": staged_relative_paths(output, run_id),
-        "replaces": sorted(replaces),
+        "committed_at_ms": int(time.time() * 1000),
+        "files": by_table,
     }
-    _write_atomically(FileSystems.join(staging_root(output, run_id), JOURNAL), journal)
+    _write_atomically(FileSystems.join(output, JOURNAL, f"{run_id}.json"), journal)
     crash_point("after_journal")
-    return _roll_forward(output, run_id, journal)
+    return _roll_forward(output, journal)
 
 
-def _roll_forward(output: str, run_id: str, journal: Mapping[str, Any]) -> PublishedRun:
-    root = staging_root(output, run_id)
-    targets = []
-    moved: set[str] = set()
-    local = is_local(output)
-    for index, relative in enumerate(journal["files"]):
-        if local:
-            targets.append(os.path.join(output, relative))
-            _move_local(root, output, relative, moved)
-        else:
-            source, target = FileSystems.join(root, relative), FileSystems.join(output, relative)
-            targets.append(target)
-            if FileSystems.exists(source):  # else it was moved before a crash
-                FileSystems.rename([source], [target])
-        if index == 0:
-            crash_point("mid_publish")
-    manifest_path = FileSystems.join(output, RUNS, f"{run_id}.json")
-    _write_atomically(manifest_path, journal)
-    crash_point("after_manifest")
-    replaced = [FileSystems.join(output, rel) for rel in journal.get("replaces", ())]
-    existing = [path for path in replaced if FileSystems.exists(path)]
-    if existing:
-        FileSystems.delete(existing)
-    if is_local(root):
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        FileSystems.delete([root])
-    return PublishedRun(run_id, manifest_path, tuple(targets))
-
-
-def _move_local(root: str, output: str, relative: str, moved: set[str]) -> None:
-    """Move one staged file into place by renaming the highest folder of its path the lake lacks.
-
-    A partition folder that is new moves in one rename with all its files: on the first run of a
-    day that spares tens of thousands of mkdir and rmdir calls (most of publication's time when
-    measured at 54k entity files). A file whose source is gone was moved before a crash.
-    """
-    parts = relative.split("/")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        if prefix in moved:
-            return  # an ancestor folder already went over whole
-        target = os.path.join(output, prefix)
-        if depth < len(parts) and os.path.isdir(target):
+def _roll_forward(output: str, journal: Mapping[str, Any]) -> PublishedRun:
+    run_id, writer, sequence = journal["run_id"], journal["writer_id"], int(journal["sequence"])
+    paths: list[str] = []
+    committed = 0
+    for name in PUBLISH_ORDER:
+        items = [WrittenFile(**item) for item in journal["files"].get(name, ())]
+        if not items:
             continue
-        if os.path.exists(target):
-            return
-        try:
-            os.rename(os.path.join(root, prefix), target)
-        except FileNotFoundError:
-            return
-        moved.add(prefix)
-        return
+        paths.extend(FileSystems.join(table_uri(output, name), item.relative) for item in items)
+        actions = [add_action(item, int(journal["committed_at_ms"])) for item in items]
+        commit_files(ensure_table(output, name), name, actions, writer, sequence, run_id)
+        committed += 1
+        if committed == 1:
+            crash_point("mid_publish")
+    record_path = FileSystems.join(output, RUNS, f"{run_id}.json")
+    record = {key: value for key, value in journal.items() if key != "files"}
+    record["files"] = sorted(os.path.relpath(path, output) if is_local(output) else path for path in paths)
+    record["table_versions"] = table_versions(output)
+    _write_atomically(record_path, record)
+    crash_point("after_manifest")
+    _delete(
+        [
+            FileSystems.join(output, JOURNAL, f"{run_id}.json"),
+            FileSystems.join(output, JOURNAL, f"{run_id}.started"),
+            listing_path(output, run_id),
+        ]
+    )
+    return PublishedRun(run_id, record_path, tuple(paths))
+
+
+def _uncommitted_files(output: str, run_id: str) -> list[str]:
+    """Files named for ``run_id`` under the table folders (a run that died before its journal)."""
+    marker = f"part-{run_id}-"
+    found: list[str] = []
+    for name in TABLES:
+        root = table_uri(output, name)
+        if is_local(root):
+            for folder, _, names in os.walk(root):
+                found.extend(os.path.join(folder, n) for n in names if n.startswith(marker))
+        elif FileSystems.exists(root):
+            pattern = FileSystems.join(root, "**", f"{marker}*")
+            found.extend(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return found
+
+
+def abandon_run(output: str, run_id: str) -> int:
+    """Roll back a run that failed before its journal: delete its uncommitted files; returns how many."""
+    orphans = _uncommitted_files(output, run_id)
+    _delete([*orphans, listing_path(output, run_id), FileSystems.join(output, JOURNAL, f"{run_id}.started")])
+    return len(orphans)
 
 
 def recover(output: str) -> list[str]:
     """Finish or undo runs that died before completing; returns what was done, for the log."""
-    staging = FileSystems.join(output, STAGING)
-    if not FileSystems.exists(staging):
+    folder = FileSystems.join(output, JOURNAL)
+    if not FileSystems.exists(folder):
         return []
+    names = [m.path.rsplit("/", 1)[-1] for m in FileSystems.match([FileSystems.join(folder, "*")])[0].metadata_list]
     done = []
-    for run_id in sorted(_child_names(staging)):
-        root = staging_root(output, run_id)
-        journal_path = FileSystems.join(root, JOURNAL)
-        if FileSystems.exists(journal_path):
-            _roll_forward(output, run_id, _read_json(journal_path))
-            done.append(f"run {run_id} had started publishing: finished it")
-        else:
-            FileSystems.delete([root])
-            done.append(f"run {run_id} died before publishing: discarded its staged files")
+    for name in sorted(n for n in names if n.endswith(".json")):
+        _roll_forward(output, _read_json(FileSystems.join(folder, name)))
+        done.append(f"run {name[: -len('.json')]} had started publishing: finished it")
+    for name in sorted(n for n in names if n.endswith(".started")):
+        run_id = name[: -len(".started")]
+        if f"{run_id}.json" in names:
+            continue
+        discarded = abandon_run(output, run_id)
+        done.append(f"run {run_id} died before publishing: discarded its {discarded} uncommitted files")
     return done
-
-
-def _child_names(folder: str) -> set[str]:
-    prefix = folder.rstrip("/") + "/"
-    names = set()
-    for metadata in FileSystems.match([FileSystems.join(folder, "**")])[0].metadata_list:
-        if metadata.path.startswith(prefix):
-            names.add(metadata.path[len(prefix) :].split("/", 1)[0])
-    if is_local(folder):  # empty run folders have no files to match
-        names.update(entry for entry in os.listdir(folder) if os.path.isdir(os.path.join(folder, entry)))
-    return names

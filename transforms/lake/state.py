@@ -1,7 +1,7 @@
 """Incremental state kept next to the lake (``_state/``): feed validators and seen articles.
 
-State is written by a run like any table (staged, then published with the run's data under
-one manifest), so it can never claim an article the lake does not have, or miss one it has.
+State tables are Delta tables committed by a run after its data tables, from the same journal
+(``transforms.lake.publish``), so state never claims an article the lake does not have.
 It lives beside the lake, so it works on any filesystem the lake works on.
 """
 
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from newsbeam.schemas.records import FeedState
-from newsbeam.transforms.lake.catalog import live_files
+from newsbeam.transforms.lake.delta import live_files
 
 NEAR_HORIZON_DAYS = 7
 """Near-duplicates are looked for among articles indexed in the last week (``_state/near``)."""
@@ -54,23 +54,23 @@ class SeenState:
 
 def load_feed_states(output: str) -> dict[str, FeedState]:
     """Feed URL -> the newest state earlier runs recorded for it."""
-    return _feed_states(live_files(output))
+    return _feed_states(live_files(output, ["feed_state"]))
 
 
 def load_seen(output: str) -> SeenState:
     """The canonical URLs and content hashes the lake at ``output`` already holds."""
-    return _seen(live_files(output))
+    return _seen(live_files(output, ["seen"]))
 
 
 def load_seen_urls(output: str) -> frozenset[str]:
     """The canonical URLs the lake at ``output`` already holds (one column read, not four)."""
-    tables = _tables(live_files(output).get("seen", []), ["canonical_url"])
+    tables = _tables(live_files(output, ["seen"]).get("seen", []), ["canonical_url"])
     return frozenset(str(url) for table in tables for url in table.column(0).to_pylist())
 
 
 def load_story_records(output: str) -> list[dict[str, Any]]:
     """The story index the newest run left (``StoryIndex.to_records``)."""
-    return _story_records(live_files(output))
+    return _story_records(live_files(output, ["story_state"]))
 
 
 def _feed_states(files: Mapping[str, list[str]]) -> dict[str, FeedState]:
@@ -101,7 +101,7 @@ def load_near_rows(output: str, horizon_days: int = NEAR_HORIZON_DAYS) -> list[d
     Called by the near-duplicate stage on its worker (not on the driver), so signatures are
     never pickled into the pipeline graph.
     """
-    paths = live_files(output).get("near_state", [])
+    paths = live_files(output, ["near_state"]).get("near_state", [])
     days = sorted({_partition_day(p) for p in paths}, reverse=True)[: horizon_days + 1]
     recent = [p for p in paths if _partition_day(p) in days]
     return _read(recent, ["article_id", "canonical_url", "indexed_at", "shingles", "signature"])

@@ -1,4 +1,4 @@
-"""Write lake rows into a run's private staging area, one group of files per partition.
+"""Write lake rows into the lake's Delta tables' folders, one group of files per partition.
 
 Rows are grouped by (table, day) in Beam, and each group is split by partition and streamed
 into Parquet files of at most ``TableSpec.max_rows_per_file`` rows with pyarrow. This gives
@@ -12,10 +12,11 @@ byte strings instead of encoding every row dict and its datetimes one by one (th
 a sixth of a run's CPU). Files are still written only after the shuffle, by one call per
 (table, day), so a retried bundle never leaves a file behind and names stay deterministic.
 
-Nothing is written under the lake's visible folders here: files land in
-``DIR/_staging/<run_id>/<table folder>/<partition>/part-<run_id>-NNNN.parquet`` and become
-visible only when ``transforms.lake.publish`` moves them after the whole run succeeded.
-File names carry the run id, so no run can overwrite another run's file.
+Files land where they will stay, ``DIR/<table folder>/<partition>/part-<run_id>-NNNN.parquet``,
+and are invisible until ``transforms.lake.publish`` adds them to the table's Delta log after
+the whole run succeeded (a reader of the log never sees an uncommitted file). File names carry
+the run id, so no run can overwrite another run's file, and a run that died before committing
+is cleaned up by name.
 
 Paths go through Beam's ``FileSystems``, so the same code writes to gs:// or s3://; local
 paths take a direct route (no Python file wrapper), which matters at one file per partition.
@@ -23,9 +24,10 @@ paths take a direct route (no Python file wrapper), which matters at one file pe
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
@@ -39,10 +41,12 @@ from apache_beam.transforms.window import GlobalWindows
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.base import counter
 from newsbeam.transforms.lake.crash import crash_point
+from newsbeam.transforms.lake.delta import WrittenFile
 from newsbeam.transforms.lake.rows import LakeRow
 
 ROW_GROUP_ROWS = 5_000
-STAGING = "_staging"
+LISTINGS = "_journal/files"
+"""Under the lake: one JSON per run listing the files its pipeline wrote."""
 BATCH_ROWS = 20_000
 """Rows a bundle buffers before it sends its batches on: bounds the writer's memory per bundle."""
 DICTIONARY_MIN_ROWS = 256
@@ -53,19 +57,6 @@ PARTITION_COLUMN = "__partition"
 
 RowBatch = tuple[tuple[str, str], bytes]
 """((table, day group), Arrow IPC stream of the rows plus ``PARTITION_COLUMN``)."""
-
-
-@dataclass(frozen=True)
-class StagedFile:
-    table: str
-    partition: str
-    staged_path: str
-    final_path: str
-    rows: int
-
-
-def staging_root(output: str, run_id: str) -> str:
-    return FileSystems.join(output, STAGING, run_id)
 
 
 def file_name(run_id: str, index: int) -> str:
@@ -100,25 +91,31 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
+def file_size(path: str) -> int:
+    if is_local(path):
+        return os.path.getsize(path)
+    return int(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+
+
 class _PartitionFiles:
-    """The staged files of one partition of one run, rolling over at the table's rows-per-file cap."""
+    """The files of one partition of one run, rolling over at the table's rows-per-file cap."""
 
     def __init__(self, output: str, run_id: str, table: str, partition: str) -> None:
         self.spec = TABLES[table]
         self.run_id = run_id
         self.table, self.partition = table, partition
-        self.staged_dir = FileSystems.join(staging_root(output, run_id), self.spec.folder, partition)
-        self.final_dir = FileSystems.join(output, self.spec.folder, partition)
-        self.written: list[StagedFile] = []
+        folder = FileSystems.join(output, self.spec.folder)
+        self.dir = FileSystems.join(folder, partition) if partition else folder
+        self.written: list[WrittenFile] = []
         self.writer: pq.ParquetWriter | None = None
         self.handle: Any = None
         self.rows_in_file = 0
 
     def _open(self, rows: int) -> None:
-        path = FileSystems.join(self.staged_dir, file_name(self.run_id, len(self.written)))
+        path = FileSystems.join(self.dir, file_name(self.run_id, len(self.written)))
         sink: Any = path
         if is_local(path):
-            os.makedirs(self.staged_dir, exist_ok=True)
+            os.makedirs(self.dir, exist_ok=True)
         else:
             self.handle = FileSystems.create(path)
             sink = pa.PythonFile(self.handle, mode="w")
@@ -140,29 +137,23 @@ class _PartitionFiles:
             if self.rows_in_file >= self.spec.max_rows_per_file:
                 self.close()
 
-    def close(self) -> list[StagedFile]:
+    def close(self) -> list[WrittenFile]:
         if self.writer is not None:
             self.writer.close()
             if self.handle is not None:
                 self.handle.close()
             name = file_name(self.run_id, len(self.written))
-            self.written.append(
-                StagedFile(
-                    self.table,
-                    self.partition,
-                    FileSystems.join(self.staged_dir, name),
-                    FileSystems.join(self.final_dir, name),
-                    self.rows_in_file,
-                )
-            )
+            relative = f"{self.partition}/{name}" if self.partition else name
+            size = file_size(FileSystems.join(self.dir, name))
+            self.written.append(WrittenFile(self.table, relative, size, self.rows_in_file))
         self.writer, self.handle = None, None
         return self.written
 
 
 def write_partition(
     output: str, run_id: str, table: str, partition: str, rows: Iterable[dict[str, Any]]
-) -> list[StagedFile]:
-    """Stream one partition's rows into staged Parquet files; returns what was written."""
+) -> list[WrittenFile]:
+    """Stream one partition's rows into uncommitted Parquet files; returns what was written."""
     files = _PartitionFiles(output, run_id, table, partition)
     schema = files.spec.schema
     for chunk in _chunks(rows, ROW_GROUP_ROWS):
@@ -193,8 +184,8 @@ def decode_batch(payload: bytes) -> pa.Table:
     return pa.ipc.open_stream(payload).read_all()
 
 
-def write_batches(output: str, run_id: str, table: str, batches: Iterable[pa.Table]) -> list[StagedFile]:
-    """Write ``to_batch`` tables of one table, each partition into its own staged files.
+def write_batches(output: str, run_id: str, table: str, batches: Iterable[pa.Table]) -> list[WrittenFile]:
+    """Write ``to_batch`` tables of one table, each partition into its own files.
 
     Rows are stably sorted by partition, so each partition is one contiguous slice written at
     once, in the order its rows arrived.
@@ -206,7 +197,7 @@ def write_batches(output: str, run_id: str, table: str, batches: Iterable[pa.Tab
     merged = merged.take(pc.sort_indices(merged, sort_keys=[(PARTITION_COLUMN, "ascending")]))
     partitions = merged.column(PARTITION_COLUMN).to_pylist()
     data = merged.drop_columns([PARTITION_COLUMN])
-    written: list[StagedFile] = []
+    written: list[WrittenFile] = []
     start = 0
     for partition, run in groupby(partitions):
         size = sum(1 for _ in run)
@@ -219,8 +210,8 @@ def write_batches(output: str, run_id: str, table: str, batches: Iterable[pa.Tab
 
 def write_partitions(
     output: str, run_id: str, table: str, rows: Iterable[tuple[str, dict[str, Any]]]
-) -> list[StagedFile]:
-    """Write ``(partition, row)`` pairs of one table, each partition into its own staged files."""
+) -> list[WrittenFile]:
+    """Write ``(partition, row)`` pairs of one table, each partition into its own files."""
     return write_batches(output, run_id, table, [to_batch(table, rows)])
 
 
@@ -258,18 +249,47 @@ class _WriteGroup(beam.DoFn):  # type: ignore[misc]
         self.output = output
         self.run_id = run_id
 
-    def process(self, keyed: tuple[tuple[str, str], Iterable[bytes]]) -> Iterator[StagedFile]:
+    def process(self, keyed: tuple[tuple[str, str], Iterable[bytes]]) -> Iterator[WrittenFile]:
         (table, _group), payloads = keyed
         files = write_batches(self.output, self.run_id, table, (decode_batch(p) for p in payloads))
         crash_point("during_write")
-        for staged in files:
-            counter(f"rows_{table}").inc(staged.rows)
+        for written in files:
+            counter(f"rows_{table}").inc(written.rows)
             counter("files_written").inc()
-            yield staged
+            yield written
+
+
+def listing_path(output: str, run_id: str) -> str:
+    """Where a run's pipeline records the files it wrote: what the driver then commits."""
+    return FileSystems.join(output, LISTINGS, f"{run_id}.json")
+
+
+def record_listing(files: list[WrittenFile], output: str, run_id: str) -> int:
+    """Write the run's file list (one JSON, rewritten whole if the step is retried)."""
+    path = listing_path(output, run_id)
+    payload = json.dumps([dataclasses.asdict(f) for f in sorted(files, key=lambda f: (f.table, f.relative))])
+    if is_local(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileSystems.create(path) as handle:
+        handle.write(payload.encode())
+    return len(files)
+
+
+def read_listing(output: str, run_id: str) -> list[WrittenFile]:
+    """The files a run's pipeline wrote (empty when it never got that far)."""
+    path = listing_path(output, run_id)
+    if not FileSystems.exists(path):
+        return []
+    with FileSystems.open(path) as handle:
+        return [WrittenFile(**item) for item in json.loads(handle.read().decode())]
 
 
 class WriteLake(beam.PTransform):  # type: ignore[misc]
-    """``LakeRow`` in; ``StagedFile`` out (one per Parquet file staged for this run)."""
+    """``LakeRow`` in; ``WrittenFile`` out, one per Parquet file written (uncommitted) for this run.
+
+    The run's file list is also recorded (``listing_path``) for the driver, which commits the
+    files to the tables' Delta logs (``transforms.lake.publish``).
+    """
 
     def __init__(self, output: str, run_id: str) -> None:
         super().__init__()
@@ -277,21 +297,29 @@ class WriteLake(beam.PTransform):  # type: ignore[misc]
         self.run_id = run_id
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        return (
+        written = (
             rows
             | "BatchByTableAndDay" >> beam.ParDo(_BatchRows())
             | "GroupByTableAndDay" >> beam.GroupByKey()
             | "WritePartitions" >> beam.ParDo(_WriteGroup(self.output, self.run_id))
         )
+        _ = (
+            written
+            | "AllWrittenFiles" >> beam.combiners.ToList()
+            | "RecordListing" >> beam.Map(record_listing, self.output, self.run_id)
+        )
+        return written
 
 
 __all__ = [
-    "STAGING",
+    "LISTINGS",
     "LakeRow",
-    "StagedFile",
     "WriteLake",
+    "WrittenFile",
     "is_local",
-    "staging_root",
+    "listing_path",
+    "read_listing",
+    "record_listing",
     "write_batches",
     "write_group",
     "write_partition",

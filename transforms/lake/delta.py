@@ -1,0 +1,149 @@
+"""Every lake table is a Delta Lake table (delta-rs): its ``_delta_log`` says which files are in it.
+
+Beam workers write Parquet files straight into the table's Hive folders; a file is part of the
+table only once a commit adds it, so readers of the Delta log (DuckDB ``delta_scan``, Spark,
+Trino, Polars) never see half a run. This module is the one place that talks to delta-rs:
+table paths and schemas, the add actions of written files, idempotent commits, and the live
+files of the current (or an earlier) version.
+
+Partition columns are declared in the Delta schema (``date`` as a date, the others as
+strings) and live only in the folder names and the log, never inside the files, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, CommitProperties, Transaction
+
+from newsbeam.schemas.lake import TABLES
+
+RUN_ID_KEY = "newsbeam.run_id"
+"""Commit metadata naming the run that made a commit (shown in ``DESCRIBE HISTORY``)."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A Parquet file a run wrote into a table's folder, not yet committed (invisible until then)."""
+
+    table: str
+    relative: str
+    """Path inside the table folder, e.g. ``entity=wang-yi/date=2024-05-03/part-<run>-0000.parquet``."""
+    size: int
+    rows: int
+
+
+def table_uri(output: str, table: str) -> str:
+    return posixpath.join(output.rstrip("/"), TABLES[table].folder)
+
+
+def partition_type(key: str) -> pa.DataType:
+    return pa.date32() if key == "date" else pa.string()
+
+
+def delta_schema(table: str) -> pa.Schema:
+    """The table's Parquet schema plus its partition columns: what the Delta log declares."""
+    spec = TABLES[table]
+    schema = spec.schema
+    for key in spec.partition_keys:
+        schema = schema.append(pa.field(key, partition_type(key)))
+    return schema
+
+
+def partition_values(relative: str) -> dict[str, str | None]:
+    """``entity=x/date=2024-05-03/part.parquet`` -> ``{"entity": "x", "date": "2024-05-03"}``."""
+    values: dict[str, str | None] = {}
+    for part in posixpath.dirname(relative).split("/"):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            values[key] = value
+    return values
+
+
+def open_table(output: str, table: str, version: int | None = None) -> DeltaTable | None:
+    """The Delta table, or None when no run has created it yet."""
+    try:
+        return DeltaTable(table_uri(output, table), version=version)
+    except TableNotFoundError:
+        return None
+
+
+def ensure_table(output: str, table: str) -> DeltaTable:
+    """Open the table, creating it empty (schema and partitioning from ``schemas.lake``) if needed."""
+    existing = open_table(output, table)
+    if existing is not None:
+        return existing
+    spec = TABLES[table]
+    return DeltaTable.create(
+        table_uri(output, table),
+        delta_schema(table),
+        mode="ignore",
+        partition_by=list(spec.partition_keys) or None,
+        name=spec.name,
+    )
+
+
+def add_action(written: WrittenFile, modification_time_ms: int) -> AddAction:
+    stats = json.dumps({"numRecords": written.rows})
+    return AddAction(
+        written.relative, written.size, partition_values(written.relative), modification_time_ms, True, stats
+    )
+
+
+def committed_sequence(table: DeltaTable, writer_id: str) -> int:
+    """The highest run sequence number ``writer_id`` committed to this table (0: none)."""
+    return table.transaction_version(writer_id) or 0
+
+
+def commit_files(
+    table: DeltaTable, name: str, actions: Sequence[AddAction], writer_id: str, sequence: int, run_id: str
+) -> bool:
+    """Add ``actions`` in one commit carrying the app transaction ``(writer_id, sequence)``.
+
+    Idempotent: when the table already holds this writer's ``sequence`` (a crash after the
+    commit, then recovery), nothing is committed and False is returned.
+    """
+    if committed_sequence(table, writer_id) >= sequence:
+        return False
+    spec = TABLES[name]
+    table.create_write_transaction(
+        list(actions),
+        mode="append",
+        schema=delta_schema(name),
+        partition_by=list(spec.partition_keys) or None,
+        commit_properties=CommitProperties(
+            app_transactions=[Transaction(writer_id, sequence)], custom_metadata={RUN_ID_KEY: run_id}
+        ),
+    )
+    return True
+
+
+def live_files(
+    output: str, tables: Iterable[str] | None = None, versions: Mapping[str, int] | None = None
+) -> dict[str, list[str]]:
+    """Absolute paths of the files in each table's current version (or ``versions[table]``)."""
+    found: dict[str, list[str]] = {}
+    for name in tables if tables is not None else TABLES:
+        version = None if versions is None else versions.get(name)
+        if versions is not None and version is None:
+            continue  # the table did not exist at that point
+        table = open_table(output, name, version)
+        if table is not None:
+            found[name] = sorted(table.file_uris())
+    return found
+
+
+def table_versions(output: str) -> dict[str, int]:
+    """The current version of every table that exists (what ``connect(as_of=...)`` pins)."""
+    versions = {}
+    for name in TABLES:
+        table = open_table(output, name)
+        if table is not None:
+            versions[name] = table.version()
+    return versions
