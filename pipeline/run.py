@@ -148,7 +148,7 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     """Execute one run end to end; the lake changes only if the whole pipeline succeeded.
 
     Under the lake's lock: finish or undo any run that crashed, read the committed state,
-    run the pipeline into staging, then publish data and state together. A large ``--input``
+    run the pipeline (its files stay invisible), then commit data and state together. A large ``--input``
     runs as consecutive parts (``pipeline.parts``), each published like a run of its own, so
     a crash loses only the part in progress and the rerun skips what earlier parts published.
     """

@@ -5,8 +5,15 @@ run refused to start. It is created with ``O_EXCL``, so two runs cannot both tak
 lock is stale, and is taken over, when its owner ran on this host and that process is gone,
 or when it is older than ``stale_after`` seconds (an owner on another host that died).
 
+Why a lock at all, with Delta tables: Delta makes each commit atomic and detects conflicting
+commits, so compaction and readers need no lock. What it does not give is one writer of the
+``_state`` tables: a run reads the seen URLs, MinHash signatures and stories the previous run
+committed, and a second run reading the same state would ingest the same articles twice. The
+lock also makes one process the owner of crash recovery (``transforms.lake.publish.recover``).
+
 Local and network filesystems only; object stores (gs://, s3://) need their own
-preconditions and are refused with a clear message rather than locked unsafely.
+preconditions (a conditional put of the lock object) and are refused with a clear message
+rather than locked unsafely.
 """
 
 from __future__ import annotations
