@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: install lock lock-upgrade test test-latest wheel demo lint check eval clean golden gazetteer model bench bench-quick
+.PHONY: prism install lock lock-upgrade test test-latest wheel demo lint check eval clean golden gazetteer model bench bench-quick
 
 # A new or changed lock rebuilds the venv from nothing, so it holds the lock's packages and no others.
 $(STAMP): pyproject.toml $(LOCK)
@@ -17,7 +17,21 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-install: $(STAMP)
+# Prism, Beam's portable runner (the one that streams), built from the Go module proxy at the
+# locked Beam version into .venv/bin/prism, where newsbeam finds it. Without Go it says what to do.
+BEAM_VERSION = $(shell sed -n 's/^apache-beam==\([0-9.]*\).*/\1/p' $(LOCK))
+PRISM := $(BIN)/prism
+$(PRISM): $(STAMP)
+	@if command -v go >/dev/null; then \
+		echo "building Prism v$(BEAM_VERSION) with go install (about 90 s the first time)"; \
+		GOBIN=$(abspath $(BIN)) go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION); \
+	else \
+		echo "Go is not installed: Prism (--runner PrismRunner) will be unavailable; install Go 1.21+ and run make prism"; \
+	fi
+
+prism: $(PRISM)
+
+install: $(STAMP) $(PRISM)
 
 # Regenerate requirements.lock and deploy/requirements.lock from pyproject.toml (keeps pins that still fit).
 lock: $(STAMP)
@@ -36,7 +50,7 @@ wheel: $(STAMP)
 test-latest:
 	$(PYTHON) scripts/test_latest.py
 
-test: $(STAMP)
+test: $(STAMP) $(PRISM)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 demo: $(STAMP)

@@ -133,6 +133,24 @@ def last_json_line(text: str) -> dict[str, Any]:
     raise ValueError(f"no JSON result line in child output: {text[-500:]!r}")
 
 
+def headline_row(
+    metric: str, value: Any, unit: str = "", aim: str = "", ok: bool | None = None, note: str = ""
+) -> dict[str, Any]:
+    """One row of the report's headline table (``ok`` None: no aim, nothing to meet)."""
+    return {"metric": metric, "value": value, "unit": unit, "aim": aim, "ok": ok, "note": note}
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub markdown table (pipes in cells escaped): shared by the report and its lake section."""
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def log(message: str) -> None:
     """Progress on stderr, so a 15-minute run shows where it is."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,15 +1,22 @@
-"""The lake at scale: write 100k synthetic articles, then time DuckDB queries, then compaction.
+"""The lake at scale (Delta tables): write 100k synthetic articles, compact a busy day, query, then many small commits.
 
 Scenario (what a month of a mid-sized deployment looks like):
 
 1. **Batch.** N articles over 30 days written as one run with the lake writer itself
-   (``write_partition`` per partition, then ``publish_run``), timed per table.
+   (``write_partitions`` per table and day, then ``publish_run`` with the files written:
+   one Delta commit per table), write and commit timed apart.
 2. **A scheduled day.** One more day arrives as 24 hourly runs (small files in every busy
-   partition, as cron makes them); then ``compact`` (timed) merges that day's files.
-3. **Queries** on the compacted lake, through the catalog (``pipeline.lake_sql.connect``, which
-   lists committed files) and through plain Hive globs: one entity per day (``WHERE entity = ...``)
-   for the most frequent entity and for a tail one, the top entities over everything, one day's
-   articles. Two diagnostics say where the time goes.
+   partition, as cron makes them); then ``compact`` (timed) merges that day's files with Delta
+   ``optimize`` and ``vacuum``. The bench vacuums with a retention of 0 h (it lowers
+   ``compact.MIN_RETENTION_HOURS`` to 0 for that call only), so the files on disk after it are the
+   live ones and the glob route below reads the same files as the log.
+3. **Queries** on the compacted lake, through ``pipeline.lake_sql.connect`` (DuckDB ``delta_scan``
+   views) and through plain Hive globs: one entity per day (``WHERE entity = ...``) for the most
+   frequent entity and a tail one, the top entities over everything, one day's articles.
+4. **Small commits.** A day of one-minute runs: ``small_commits`` runs of a handful of articles
+   each (their articles and entity rows, ``write_partitions`` + ``publish_run``), with ``connect()``
+   timed every ``curve_every`` commits. delta-rs writes a checkpoint every 100 commits
+   (``delta.checkpointInterval``), so the curve shows what the log costs a reader between them.
 
 Rows are built before the clock starts: this section measures the writer, the layout and the
 reader, not the row building (``stages`` times that on real articles).
@@ -17,19 +24,22 @@ reader, not the row building (``stages`` times that on real articles).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
-from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import synthetic
+from bench import lake_read, synthetic
 from bench.common import TMP, log, median, rounded
 
 TAIL_ENTITIES = 2_000
-QUERY_REPEATS = 5
-
+CHECKPOINT_INTERVAL = 100
+"""delta-rs's default ``delta.checkpointInterval`` (the tables do not set one)."""
+COMPACTION_RETENTION_HOURS = 0
+"""The bench's vacuum retention: every replaced file goes at once (the product's minimum is 1 h)."""
 
 Groups = dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]
 """(table, day) -> (partition, row) pairs: what ``WriteLake``'s GroupByKey hands each writer call."""
@@ -49,17 +59,23 @@ def _rows(items: Iterable[synthetic.SyntheticArticle], run_id: str) -> Groups:
 
 
 def _write(output: str, run_id: str, groups: Groups) -> dict[str, float]:
-    """Write as ``WriteLake`` does (one call per table and day) and publish; seconds per table and publication."""
+    """Write as ``WriteLake`` does (one call per table and day), then commit the files written.
+
+    Returns seconds per table and ``publish`` (the Delta commits and the run record). The files
+    go to ``publish_run`` explicitly: direct writer calls leave no listing for it to read.
+    """
+    from newsbeam.transforms.lake.delta import WrittenFile
     from newsbeam.transforms.lake.publish import publish_run
     from newsbeam.transforms.lake.write import write_partitions
 
     seconds: dict[str, float] = {}
+    written: list[WrittenFile] = []
     for (table, _day), rows in groups.items():
         started = time.perf_counter()
-        write_partitions(output, run_id, table, rows)
+        written.extend(write_partitions(output, run_id, table, rows))
         seconds[table] = seconds.get(table, 0.0) + time.perf_counter() - started
     started = time.perf_counter()
-    publish_run(output, run_id, {"kind": "bench"})
+    publish_run(output, run_id, {"kind": "bench"}, written)
     seconds["publish"] = time.perf_counter() - started
     return seconds
 
@@ -72,90 +88,115 @@ def _salient_default(name: str) -> Any:
     return inspect.signature(salient).parameters[name].default
 
 
-def _files(output: Path) -> dict[str, int]:
-    return {
-        table: sum(1 for _ in (output / table).rglob("*.parquet")) if (output / table).is_dir() else 0
-        for table in ("articles", "entities")
-    }
+def _disk(output: Path) -> dict[str, int]:
+    return {table: lake_read.disk_files(output, table) for table in lake_read.STATS_TABLES}
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
+def _live(output: Path) -> dict[str, int]:
+    from newsbeam.transforms.lake.delta import live_files
+
+    return {table: len(files) for table, files in live_files(str(output), lake_read.STATS_TABLES).items()}
 
 
-def _median_ms(connection: Any, sql: str) -> dict[str, Any]:
-    """Median of up to QUERY_REPEATS timed runs after a warm-up; a query slower than a second is run once.
+def _moved(item: synthetic.SyntheticArticle, published: datetime, suffix: str) -> synthetic.SyntheticArticle:
+    """The article moved to ``published``, with a URL of its own (so article ids do not repeat)."""
+    return dataclasses.replace(item, published=published, url=f"{item.url}-{suffix}")
 
-    At 100k articles some queries take seconds, and repeating them would cost minutes of the
-    budget to refine a number that misses its aim by two orders of magnitude anyway.
-    """
-    started = time.perf_counter()
-    rows = connection.execute(sql).fetchall()
-    first = time.perf_counter() - started
-    if first >= 1.0:
-        return {"median_ms": rounded(first * 1000, 1), "rows": len(rows), "timed_runs": 1}
-    times: list[float] = []
-    while len(times) < QUERY_REPEATS and sum(times) < 3.0:
+
+def _compact(output: Path, day: str) -> dict[str, Any]:
+    """``compact`` of every day up to ``day``, vacuum retention 0 h; files live and on disk around it."""
+    from newsbeam.transforms.lake import compact as compact_module
+
+    live_before, disk_before = _live(output), _disk(output)
+    floor = compact_module.MIN_RETENTION_HOURS
+    compact_module.MIN_RETENTION_HOURS = 0  # the bench only: no run is writing, nothing to protect
+    try:
         started = time.perf_counter()
-        connection.execute(sql).fetchall()
-        times.append(time.perf_counter() - started)
-    return {"median_ms": rounded(median(times) * 1000, 1), "rows": len(rows), "timed_runs": len(times)}
-
-
-def queries(output: Path, head: str, tail: str, day: str) -> dict[str, Any]:
-    """Median milliseconds of each query through the catalog and through globs, plus two diagnostics."""
-    import duckdb
-
-    from newsbeam.pipeline import lake_sql
-
-    def per_day(entity: str) -> str:
-        return f"SELECT date, count(*) AS articles FROM entities WHERE entity = '{entity}' GROUP BY date ORDER BY date"
-
-    top = "SELECT entity, count(*) AS articles FROM {table} GROUP BY entity ORDER BY 2 DESC LIMIT 20"
-    sql = {
-        "entity_per_day_frequent": per_day(head),
-        "entity_per_day_tail": per_day(tail),
-        "top_entities": top.format(table="article_entities"),
-        "one_day_articles": f"SELECT article_id, title, source, published FROM articles WHERE date = '{day}'",
-        "top_entities_from_entities_table": top.format(table="entities"),
-    }
-    result: dict[str, Any] = {
-        "sql": sql,
-        "note": "top_entities reads article_entities (the entities list of articles, lake_sql's view); "
-        "top_entities_from_entities_table is the same question asked of the entity-partitioned table, "
-        "which has one file per entity per day",
-    }
-    connect_seconds, catalog = _timed(lambda: lake_sql.connect(str(output)))
-    glob = duckdb.connect()
-    for view, pattern in (("articles", "articles/*/*.parquet"), ("entities", "entities/*/*/*.parquet")):
-        glob.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{output / pattern}', hive_partitioning = true)"
+        report = compact_module.compact(
+            str(output), date.fromisoformat(day) + timedelta(days=1), retention_hours=COMPACTION_RETENTION_HOURS
         )
-    glob.execute(lake_sql.ARTICLE_ENTITIES)
-    for name, connection in (("catalog", catalog), ("glob", glob)):
-        result[name] = {query: _median_ms(connection, text) for query, text in sql.items()}
-    result["catalog"]["connect_ms"] = rounded(connect_seconds * 1000, 1)
-    catalog.close()
-    glob.close()
-
-    # Diagnostic: what reading only the entity's own folder costs (the floor for a Hive reader).
-    diagnostics: dict[str, Any] = {}
-    folder = duckdb.connect()
-    folder.execute(
-        "CREATE VIEW entities AS SELECT * FROM read_parquet("
-        f"'{output}/entities/entity={head}/*/*.parquet', hive_partitioning = true)"
-    )
-    diagnostics["entity_folder_glob"] = {"entity_per_day_frequent": _median_ms(folder, sql["entity_per_day_frequent"])}
-    folder.close()
-    result["diagnostics"] = diagnostics
-    return result
+        seconds = time.perf_counter() - started
+    finally:
+        compact_module.MIN_RETENTION_HOURS = floor
+    return {
+        "seconds": rounded(seconds),
+        "retention_hours": COMPACTION_RETENTION_HOURS,
+        "retention_note": "vacuum with a retention of 0 h: the bench set compact.MIN_RETENTION_HOURS to 0 for "
+        "this call (the product refuses less than 1 h), so replaced files are deleted at once",
+        "live_files_before": live_before,
+        "live_files_after": _live(output),
+        "disk_files_before": disk_before,
+        "disk_files_after": _disk(output),
+        "tables": [dataclasses.asdict(t) for t in report.tables],
+        "summary": report.summary(),
+    }
 
 
-def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -> dict[str, Any]:
-    from newsbeam.transforms.lake.compact import compact
+def small_commits(
+    output: Path, start: datetime, commits: int, per_commit: int, every: int, sql: dict[str, str]
+) -> dict[str, Any]:
+    """``commits`` one-minute runs of ``per_commit`` articles, ``connect()`` timed every ``every`` commits."""
+    extra = list(synthetic.articles(commits * per_commit, days=1, tail=TAIL_ENTITIES, seed=123, copies=False))
+    points: list[dict[str, Any]] = []
+    write_times: list[float] = []
+    publish_times: list[float] = []
 
+    def point(done: int) -> None:
+        since = slice(points[-1]["commits"] if points else 0, done)
+        stats = lake_read.log_stats(output)
+        points.append(
+            {
+                "commits": done,
+                "connect": lake_read.connect_ms(output),
+                "checkpoints": {name: len(s["checkpoints"]) for name, s in stats.items()},
+                "versions": {name: s["version"] for name, s in stats.items()},
+                "live_files": {name: s["live_files"] for name, s in stats.items()},
+                "publish_seconds_mean": rounded(sum(publish_times[since]) / max(1, done - since.start)),
+            }
+        )
+        log(f"lake: {done} small commits, connect() {points[-1]['connect']['median_ms']} ms")
+
+    point(0)
+    for index in range(commits):
+        moment = start + timedelta(minutes=index)
+        run_id = f"{moment:%Y%m%dT%H%M%S}Z-minute{index:04d}"
+        chunk = [_moved(item, moment, f"m{index}") for item in extra[index * per_commit : (index + 1) * per_commit]]
+        seconds = _write(str(output), run_id, _rows(chunk, run_id))
+        publish_times.append(seconds.pop("publish"))
+        write_times.append(sum(seconds.values()))
+        if (index + 1) % every == 0 or index + 1 == commits:
+            point(index + 1)
+    stats = lake_read.log_stats(output)
+    return {
+        "commits": commits,
+        "articles_per_commit": per_commit,
+        "every": every,
+        "what": "Each commit is one run: its articles and their entity rows written with write_partitions "
+        "(one articles file, one file per entity), then publish_run (one Delta commit per table, run record)",
+        "checkpoint_interval": CHECKPOINT_INTERVAL,
+        "points": points,
+        "write_seconds_median": rounded(median(write_times), 4),
+        "publish_seconds_median": rounded(median(publish_times), 4),
+        "publish_seconds_max": rounded(max(publish_times), 4) if publish_times else None,
+        "total_seconds": rounded(sum(write_times) + sum(publish_times)),
+        "tables_after": stats,
+        "connect_breakdown_after": lake_read.connect_breakdown(output),
+        "queries_after": lake_read.connect_queries(
+            output, sql, ("entity_per_day_frequent", "entity_per_day_tail", "top_entities")
+        ),
+    }
+
+
+def run_lake(
+    articles: int,
+    scheduled_runs: int,
+    per_run: int,
+    days: int = 30,
+    commits: int = 1_000,
+    per_commit: int = 5,
+    curve_every: int = 100,
+) -> dict[str, Any]:
+    """The whole lake section (see the module docstring); the scratch lake is deleted at the end."""
     output = TMP / "lake-scale"
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
@@ -173,6 +214,7 @@ def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -
     log(f"lake: writing {sum(rows.values()):,} rows in {len(groups):,} (table, day) groups")
     write = _write(str(output), "20240401T000000Z-batch", groups)
     del groups
+    data_seconds = sum(v for k, v in write.items() if k != "publish")
     batch = {
         "articles": articles,
         "days": days,
@@ -180,8 +222,10 @@ def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -
         f"{synthetic.ZIPF_ENTITIES}, 2-8 entities per article, the product's salient() default cut "
         f"(top {_salient_default('top_k')}, salience >= {_salient_default('threshold')}) decides entities/ rows",
         "rows": rows,
-        "files": _files(output),
+        "files": _live(output),
         "write_seconds": {key: rounded(value) for key, value in write.items()},
+        "write_data_seconds": rounded(data_seconds),
+        "publish_seconds": rounded(write["publish"]),
         "write_total_seconds": rounded(sum(write.values())),
         "articles_rows_per_second": rounded(rows["articles"] / write["articles"]),
         "entities_rows_per_second": rounded(rows["entities"] / write["entities"]),
@@ -193,41 +237,41 @@ def run_lake(articles: int, scheduled_runs: int, per_run: int, days: int = 30) -
     log(f"lake: {scheduled_runs} scheduled runs of {per_run} articles")
     new_day = synthetic.START + timedelta(days=days)
     extra = list(synthetic.articles(scheduled_runs * per_run, days=1, tail=TAIL_ENTITIES, seed=99, copies=False))
-    scheduled_seconds = 0.0
+    scheduled: dict[str, float] = {"write": 0.0, "publish": 0.0}
     for run in range(scheduled_runs):
-        chunk = [_shifted(item, new_day - synthetic.START, run) for item in extra[run * per_run : (run + 1) * per_run]]
+        chunk = [
+            _moved(item, new_day + timedelta(hours=run % 24, minutes=item.index % 60), f"d{run}")
+            for item in extra[run * per_run : (run + 1) * per_run]
+        ]
         run_id = f"20240401T{run // 60:02d}{run % 60:02d}00Z-run{run:03d}"
-        written = _write(str(output), run_id, _rows(chunk, run_id))
-        scheduled_seconds += sum(written.values())
-    before_compaction = _files(output)
+        seconds = _write(str(output), run_id, _rows(chunk, run_id))
+        scheduled["publish"] += seconds.pop("publish")
+        scheduled["write"] += sum(seconds.values())
     scheduled_day = new_day.strftime("%Y-%m-%d")
     log("lake: compaction")
-    compact_seconds, published = _timed(
-        lambda: compact(str(output), "20240402T000000Z-compact", date.fromisoformat(scheduled_day) + timedelta(days=1))
-    )
-    after_files = _files(output)
+    compaction = _compact(output, scheduled_day)
     log("lake: queries after compaction")
-    after = queries(output, head, tail, scheduled_day)
+    after = lake_read.queries(output, head, tail, scheduled_day)
+    connect_at_batch = lake_read.connect_breakdown(output)
+
+    log(f"lake: {commits} small commits of {per_commit} articles, connect() every {curve_every}")
+    curve = small_commits(output, new_day + timedelta(days=1), commits, per_commit, max(1, curve_every), after["sql"])
     shutil.rmtree(output, ignore_errors=True)
+    total = sum(scheduled.values())
     return {
         "batch": batch,
         "scheduled_day": {
             "runs": scheduled_runs,
             "articles_per_run": per_run,
-            "write_seconds_total": rounded(scheduled_seconds),
-            "write_seconds_per_run": rounded(scheduled_seconds / max(1, scheduled_runs)),
-            "files_before_compaction": before_compaction,
-            "compaction_seconds": rounded(compact_seconds),
-            "files_written_by_compaction": len(published.files) if published else 0,
-            "files_after_compaction": after_files,
+            "write_seconds_total": rounded(total),
+            "write_seconds_per_run": rounded(total / max(1, scheduled_runs)),
+            "publish_seconds_per_run": rounded(scheduled["publish"] / max(1, scheduled_runs)),
+            "compaction": compaction,
         },
         "queries": {"when": "after the scheduled day was compacted (the aims' condition)", **after},
+        "connect_at_batch": {
+            "when": "after the batch, the scheduled day and its compaction, before the small commits",
+            **connect_at_batch,
+        },
+        "small_commits": curve,
     }
-
-
-def _shifted(item: synthetic.SyntheticArticle, offset: timedelta, run: int) -> synthetic.SyntheticArticle:
-    """The article moved onto the scheduled day, at the hour of its run, with its own URL."""
-    import dataclasses
-
-    published = synthetic.START + offset + timedelta(hours=run % 24, minutes=item.index % 60)
-    return dataclasses.replace(item, published=published, url=f"{item.url}-d{run}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import rounded
+from bench import lake_report
+from bench.common import headline_row, markdown_table, rounded
 
 PLUMBING_AIM = 1.10
 
@@ -72,10 +73,7 @@ def _warm_up(stage: dict[str, Any]) -> float:
     return max(0.0, float(first) - float(med))
 
 
-def _row(
-    metric: str, value: Any, unit: str = "", aim: str = "", ok: bool | None = None, note: str = ""
-) -> dict[str, Any]:
-    return {"metric": metric, "value": value, "unit": unit, "aim": aim, "ok": ok, "note": note}
+_row = headline_row
 
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -156,33 +154,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                     f"{part['config']}; floor {part['theoretical_floor_seconds']} s; limits respected: {limits}",
                 )
             )
-    lake = s.get("lake") or {}
-    if batch := lake.get("batch"):
-        add(
-            _row(
-                f"lake write {batch['articles']:,} articles (articles + entities + publish)",
-                batch["write_total_seconds"],
-                "s",
-                "<= 60",
-                batch["write_total_seconds"] <= 60,
-                f"files: {batch['files']}",
-            )
-        )
-        for query, aim in (
-            ("entity_per_day_frequent", 100),
-            ("entity_per_day_tail", 100),
-            ("top_entities", 200),
-            ("one_day_articles", None),
-            ("top_entities_from_entities_table", None),
-        ):
-            for route in ("catalog", "glob"):
-                ms = _get(lake, "queries", route, query, "median_ms")
-                if ms is not None:
-                    add(
-                        _row(
-                            f"query {query} ({route})", ms, "ms", f"<= {aim}" if aim else "", ms <= aim if aim else None
-                        )
-                    )
+    rows.extend(lake_report.headline_rows(s.get("lake") or {}))
     scaling = s.get("scaling") or {}
     largest = next((r for r in reversed(scaling.get("runs", [])) if r["articles"] >= 100_000), None)
     if largest:
@@ -224,13 +196,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "costs_per_article": costs_per_article(report)}
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+_table = markdown_table
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -283,32 +249,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 ]
             )
         out.append(_table(["extractor", "pages", "pages/s", "F1 Dragnet", "F1 Fundus pages", "note"], rows))
-    lake = sections.get("lake") or {}
-    if batch := lake.get("batch"):
-        out += ["", "## Lake", ""]
-        sched = lake["scheduled_day"]
-        out.append(
-            f"{batch['articles']:,} articles over {batch['days']} days ({batch['entity_vocabulary']}): "
-            f"{batch['rows']['entities']:,} entity rows in {batch['files']['entities']:,} files; write "
-            f"{batch['write_seconds']} s. A scheduled day of {sched['runs']} runs then took "
-            f"{sched['files_before_compaction']['entities']:,} entity files, "
-            f"{sched['files_after_compaction']['entities']:,} after compaction ({sched['compaction_seconds']} s)."
-        )
-        q = lake.get("queries", {})
-        rows = [
-            [name, _get(q, "catalog", name, "median_ms"), _get(q, "glob", name, "median_ms")]
-            for name in q.get("sql", {})
-        ]
-        out += ["", _table(["query (ms)", "catalog (lake_sql.connect)", "glob"], rows)]
-        if q.get("note"):
-            out.append(f"\n{q['note']}.")
-        diag = q.get("diagnostics", {})
-        if diag:
-            folder = _get(diag, "entity_folder_glob", "entity_per_day_frequent", "median_ms")
-            out.append(
-                f"\nDiagnostics: catalog connect {_get(q, 'catalog', 'connect_ms')} ms (once per connection); "
-                f"glob of the entity's own folder only: {folder} ms."
-            )
+    out += lake_report.markdown(sections.get("lake") or {})
     scaling = sections.get("scaling") or {}
     if scaling.get("runs"):
         out += ["", "## Scaling (synthetic `--input` text records: cleaning skipped)", "", scaling.get("what", ""), ""]

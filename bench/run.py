@@ -1,14 +1,16 @@
 """``make bench``: speed, memory and scale of newsbeam, against its peers and against its aims.
 
-    .venv/bin/python bench/run.py            # full: ~15 min on 2 cores, writes bench/report.{json,md}
+    .venv/bin/python bench/run.py            # full: ~25 min on 2 cores (estimate), writes bench/report.{json,md}
     .venv/bin/python bench/run.py --quick    # CI: < 3 min, writes bench/report-quick.{json,md}
     .venv/bin/python bench/run.py --only fetch,lake   # some sections: bench/tmp/report-partial.*
+    .venv/bin/python bench/run.py --only lake --lake-commits 200   # fewer small commits in the lake curve
 
 Sections (see each module): ``stages`` (per-stage throughput on real pages), ``e2e`` (the same
 pages through the whole pipeline: plumbing overhead), ``peers`` (news-please, newspaper4k, Fundus
-on the same pages), ``fetch`` (1,000 pages over 50 loopback hosts), ``lake`` (100k articles:
-write, compaction, DuckDB queries), ``memory`` (LSH index at 1M signatures), ``scaling``
-(1k/10k/100k end to end; the 100k run is the batch peak-RSS measurement).
+on the same pages), ``fetch`` (1,000 pages over 50 loopback hosts), ``lake`` (100k articles in
+Delta tables: write and commit, compaction, DuckDB queries, ``connect()`` over 1,000 small
+commits), ``memory`` (LSH index at 1M signatures), ``scaling`` (1k/10k/100k end to end; the 100k
+run is the batch peak-RSS measurement).
 
 Machines are shared and noisy: every time is a median over repeats, and the numbers to trust
 are ratios measured in the same run. Parts that need ``../shared`` are skipped when it is absent.
@@ -51,6 +53,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lake_days": 30,
         "lake_scheduled_runs": 24,
         "lake_articles_per_run": 150,
+        "lake_small_commits": 1_000,  # a day of one-minute runs: connect() timed every 100
+        "lake_articles_per_commit": 5,
+        "lake_curve_every": 100,
         "lsh_signatures": 1_000_000,
         "lsh_queries": 2_000,
         "scaling_sizes": (1_000, 100_000),  # the 10k point is the 100k run's first part (see bench/scaling.py)
@@ -71,6 +76,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lake_days": 7,
         "lake_scheduled_runs": 4,
         "lake_articles_per_run": 25,
+        "lake_small_commits": 30,
+        "lake_articles_per_commit": 3,
+        "lake_curve_every": 10,
         "lsh_signatures": 100_000,
         "lsh_queries": 1_000,
         "scaling_sizes": (200, 1_000),
@@ -178,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         default="gazetteer",
         help="--ner-model of the scaling runs (default: gazetteer, to fit the budget; 'default' = the packaged model)",
     )
+    parser.add_argument(
+        "--lake-commits", type=int, help="small commits in the lake section's connect() curve (full: 1000, ~6 min)"
+    )
     parser.add_argument("--report", type=Path, help="where to write the JSON report (markdown beside it)")
     args = parser.parse_args(argv)
 
@@ -185,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = dict(PROFILES[profile_name])
     if args.scaling_cap:
         profile["scaling_cap_seconds"] = args.scaling_cap
+    if args.lake_commits is not None:
+        profile["lake_small_commits"] = args.lake_commits
     wanted = set(SECTIONS)
     if args.quick and not args.peers:
         wanted.discard("peers")
@@ -247,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                     profile["lake_scheduled_runs"],
                     profile["lake_articles_per_run"],
                     days=profile["lake_days"],
+                    commits=profile["lake_small_commits"],
+                    per_commit=profile["lake_articles_per_commit"],
+                    curve_every=profile["lake_curve_every"],
                 ),
             ),
         )

@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.errors import ConfigError
-from newsbeam.transforms.lake.delta import delta_schema, open_table, table_uri
+from newsbeam.transforms.lake.delta import delta_schema, table_exists, table_uri
 from newsbeam.transforms.lake.migrate import is_legacy_lake
 from newsbeam.transforms.lake.publish import RUNS
 
@@ -90,7 +90,7 @@ def connect(output: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
         if table not in TABLES:
             continue
         version = None if versions is None else versions.get(table)
-        exists = (versions is None or version is not None) and open_table(output, table) is not None
+        exists = (versions is None or version is not None) and table_exists(output, table)
         if not exists:
             connection.register(view, delta_schema(table).empty_table())
             continue

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from newsbeam.pipeline import graph
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.parts import plan_parts
+from newsbeam.pipeline.runners import DEFAULT_RUNNER, pipeline_options, runner_name
 from newsbeam.pipeline.summary import counters, format_summary
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS, compact
@@ -29,13 +30,23 @@ from newsbeam.transforms.lake.state import load_feed_states
 
 logger = logging.getLogger("newsbeam")
 
-DEFAULT_RUNNER = "FnApiRunner"
-"""Beam's in-process batch runner. ``DirectRunner`` in Beam 2.77 first tries to download
-the Prism binary from the internet; we never want that on a scheduled job."""
-
-
 DEFAULT_PART_SIZE = 10_000
 """Records per part of a split ``--input`` on the in-process runner: about 1 GB peak per part here."""
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "DEFAULT_RUNNER",
+    "PartResult",
+    "RunResult",
+    "check_output",
+    "part_size",
+    "parts_of",
+    "pipeline_options",
+    "refuse_legacy",
+    "run",
+    "run_compaction",
+    "run_migration",
+]
 
 IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
 
@@ -100,15 +111,6 @@ def peak_rss_mib() -> float | None:
     return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
 
 
-def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
-    """Beam options from the pass-through arguments, defaulting to the in-process runner."""
-    options = PipelineOptions(list(beam_args))
-    standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = DEFAULT_RUNNER
-    return options
-
-
 def check_output(output: str) -> None:
     """Fail before any work if a local output folder cannot be created or written."""
     if "://" in output:
@@ -125,9 +127,7 @@ def part_size(config: RunConfig, options: PipelineOptions) -> int:
     """Records per part for this run; 0 means run the input whole."""
     if config.part_size is not None:
         return max(0, config.part_size)
-    runner = options.view_as(StandardOptions).runner
-    name = runner if isinstance(runner, str) else type(runner).__name__
-    return DEFAULT_PART_SIZE if name in IN_PROCESS_RUNNERS else 0
+    return DEFAULT_PART_SIZE if runner_name(options) in IN_PROCESS_RUNNERS else 0
 
 
 def parts_of(config: RunConfig, options: PipelineOptions) -> list[RunConfig]:

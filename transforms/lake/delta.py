@@ -13,11 +13,13 @@ strings) and live only in the folder names and the log, never inside the files, 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties, Transaction
@@ -72,6 +74,11 @@ def open_table(output: str, table: str, version: int | None = None) -> DeltaTabl
         return DeltaTable(table_uri(output, table), version=version)
     except TableNotFoundError:
         return None
+
+
+def table_exists(output: str, table: str) -> bool:
+    """Whether the table has a Delta log, without loading its snapshot (3 ms against 220 ms at 54k files)."""
+    return bool(DeltaTable.is_deltatable(table_uri(output, table)))
 
 
 def ensure_table(output: str, table: str) -> DeltaTable:
@@ -139,11 +146,27 @@ def live_files(
     return found
 
 
+def latest_version(output: str, table: str) -> int | None:
+    """The table's newest commit number, from the names in ``_delta_log`` (no snapshot loaded:
+    loading one materialises every live file, 220 ms at 54k files)."""
+    log = posixpath.join(table_uri(output, table), "_delta_log")
+    if "://" in output:
+        if not FileSystems.exists(log):
+            return None
+        names = [m.path.rsplit("/", 1)[-1] for m in FileSystems.match([f"{log}/*.json"])[0].metadata_list]
+    elif os.path.isdir(log):
+        names = os.listdir(log)
+    else:
+        return None
+    versions = [int(name[:20]) for name in names if name.endswith(".json") and name[:20].isdigit()]
+    return max(versions) if versions else None
+
+
 def table_versions(output: str) -> dict[str, int]:
-    """The current version of every table that exists (what ``connect(as_of=...)`` pins)."""
+    """The newest version of every table that exists (what ``connect(as_of=...)`` pins)."""
     versions = {}
     for name in TABLES:
-        table = open_table(output, name)
-        if table is not None:
-            versions[name] = table.version()
+        version = latest_version(output, name)
+        if version is not None:
+            versions[name] = version
     return versions

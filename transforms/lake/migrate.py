@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.delta import WrittenFile, add_action, commit_files, ensure_table
-from newsbeam.transforms.lake.publish import RUNS, writer_id
+from newsbeam.transforms.lake.publish import JOURNAL, RUNS, WRITER_ID, writer_id
 
 LEGACY_RUNS = "_migrated/runs"
 MIGRATION_SEQUENCE = 1
@@ -43,8 +43,14 @@ def legacy_manifests(output: str) -> list[str]:
 
 
 def is_legacy_lake(output: str) -> bool:
-    """True for a lake written by newsbeam 0.1's own format and not migrated yet."""
-    return "://" not in output and bool(legacy_manifests(output))
+    """True for a lake written by newsbeam 0.1's own format and not migrated yet.
+
+    Cheap on purpose (``connect()`` asks it): a Delta-era lake has ``_journal/writer_id`` from its
+    first commit on, and migration creates it, so only a lake without it has its ``_runs`` read.
+    """
+    if "://" in output or os.path.exists(os.path.join(output, JOURNAL, WRITER_ID)):
+        return False
+    return bool(legacy_manifests(output))
 
 
 def _table_of(relative: str) -> str | None:

@@ -99,20 +99,39 @@ def _delete(paths: Iterable[str]) -> None:
         FileSystems.delete(existing)
 
 
+def _writer_record(output: str) -> dict[str, Any]:
+    path = FileSystems.join(output, JOURNAL, WRITER_ID)
+    return dict(_read_json(path)) if FileSystems.exists(path) else {}
+
+
 def writer_id(output: str) -> str:
     """The lake's writer id (made once, kept in ``_journal/writer_id``): the app id of its commits."""
-    path = FileSystems.join(output, JOURNAL, WRITER_ID)
-    if FileSystems.exists(path):
-        return str(_read_json(path)["writer_id"])
+    record = _writer_record(output)
+    if "writer_id" in record:
+        return str(record["writer_id"])
     value = f"newsbeam-{secrets.token_hex(8)}"
-    _write_atomically(path, {"writer_id": value})
+    _write_atomically(FileSystems.join(output, JOURNAL, WRITER_ID), {"writer_id": value})
     return value
 
 
 def next_sequence(output: str, writer: str) -> int:
-    """One more than the highest sequence this writer committed to any table."""
+    """One more than the highest sequence this writer committed.
+
+    Read from ``_journal/writer_id``, which each run record advances. A lake without it (older or
+    migrated) is asked table by table once: the app transactions in the Delta logs are the truth.
+    """
+    record = _writer_record(output)
+    if "last_sequence" in record:
+        return int(record["last_sequence"]) + 1
     tables = (open_table(output, name) for name in TABLES)
     return 1 + max((committed_sequence(table, writer) for table in tables if table is not None), default=0)
+
+
+def _advance(output: str, writer: str, sequence: int) -> None:
+    """Record ``sequence`` as committed (never moving backwards)."""
+    last = int(_writer_record(output).get("last_sequence", 0))
+    path = FileSystems.join(output, JOURNAL, WRITER_ID)
+    _write_atomically(path, {"writer_id": writer, "last_sequence": max(last, sequence)})
 
 
 def begin_run(output: str, run_id: str) -> None:
@@ -162,6 +181,7 @@ def _roll_forward(output: str, journal: Mapping[str, Any]) -> PublishedRun:
     record["files"] = sorted(os.path.relpath(path, output) if is_local(output) else path for path in paths)
     record["table_versions"] = table_versions(output)
     _write_atomically(record_path, record)
+    _advance(output, writer, sequence)
     crash_point("after_manifest")
     _delete(
         [
