@@ -154,3 +154,12 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
 def log(message: str) -> None:
     """Progress on stderr, so a 15-minute run shows where it is."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def dig(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a key is missing (report JSON is sparse)."""
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import headline_row, markdown_table
+from bench.common import dig, headline_row, markdown_table
 
 WRITE_AIM_S = 35
 ENTITY_PER_DAY_AIM_MS = 50
@@ -80,17 +80,9 @@ PREVIOUS: dict[tuple[int, int], dict[str, Any]] = {
 closed days' files into new ones and published them as a run (no vacuum step)."""
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
 def previous(lake: dict[str, Any]) -> dict[str, Any] | None:
     """The 0.1 figures measured at the same sizes as this run, if any."""
-    key = (_get(lake, "batch", "articles"), _get(lake, "scheduled_day", "runs"))
+    key = (dig(lake, "batch", "articles"), dig(lake, "scheduled_day", "runs"))
     return PREVIOUS.get(key)  # type: ignore[arg-type]
 
 
@@ -142,13 +134,13 @@ def headline_rows(lake: dict[str, Any]) -> list[dict[str, Any]]:
     )
     for route, label in (("connect", "connect()"), ("glob", "plain glob, comparison")):
         for query, query_aim in QUERY_AIMS.items():
-            ms = _get(lake, "queries", route, query, "median_ms")
+            ms = dig(lake, "queries", route, query, "median_ms")
             if ms is None:
                 continue
             aim, ok = _aim(ms, query_aim if route == "connect" else None)
             add(
                 headline_row(
-                    f"query {query} ({label})", ms, "ms", aim, ok, _was(old, _get(old, "queries", route, query), "ms")
+                    f"query {query} ({label})", ms, "ms", aim, ok, _was(old, dig(old, "queries", route, query), "ms")
                 )
             )
     if at_batch := lake.get("connect_at_batch"):
@@ -182,7 +174,7 @@ def headline_rows(lake: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{worst['connect']['median_ms']} ms after {worst['commits']:,} commits",
             )
         )
-    if compaction := _get(lake, "scheduled_day", "compaction"):
+    if compaction := dig(lake, "scheduled_day", "compaction"):
         live0, live1 = compaction["live_files_before"], compaction["live_files_after"]
         disk0, disk1 = compaction["disk_files_before"], compaction["disk_files_after"]
         was = ""
@@ -214,14 +206,14 @@ def _side_by_side(lake: dict[str, Any], old: dict[str, Any] | None) -> list[list
     rows = [row("lake write, total (s)", old and old["write_total_seconds"], batch["write_total_seconds"], WRITE_AIM_S)]
     for key in ("articles", "entities", "publish"):
         name = "commit (publish)" if key == "publish" else f"write {key}"
-        rows.append(row(f"  {name} (s)", _get(old, "write_seconds", key), batch["write_seconds"].get(key)))
+        rows.append(row(f"  {name} (s)", dig(old, "write_seconds", key), batch["write_seconds"].get(key)))
     for route, label in (("connect", "connect()"), ("glob", "plain glob")):
         for query, aim in QUERY_AIMS.items():
             rows.append(
                 row(
                     f"{query}, {label} (ms)",
-                    _get(old, "queries", route, query),
-                    _get(lake, "queries", route, query, "median_ms"),
+                    dig(old, "queries", route, query),
+                    dig(lake, "queries", route, query, "median_ms"),
                     aim if route == "connect" else None,
                 )
             )
@@ -229,7 +221,7 @@ def _side_by_side(lake: dict[str, Any], old: dict[str, Any] | None) -> list[list
         row(
             f"connect() at {batch['articles']:,} articles (ms)",
             old and old["connect_ms"],
-            _get(lake, "connect_at_batch", "connect_ms"),
+            dig(lake, "connect_at_batch", "connect_ms"),
             CONNECT_AIM_MS,
         )
     )
@@ -240,8 +232,8 @@ def _side_by_side(lake: dict[str, Any], old: dict[str, Any] | None) -> list[list
         rows.append(
             row(
                 f"entity files on disk {when} compaction",
-                _get(old, f"entity_files_{when}_compaction"),
-                _get(compaction, f"disk_files_{when}", "entities"),
+                dig(old, f"entity_files_{when}_compaction"),
+                dig(compaction, f"disk_files_{when}", "entities"),
             )
         )
     return rows
@@ -279,7 +271,7 @@ def markdown(lake: dict[str, Any]) -> list[str]:
     q = lake.get("queries", {})
     if q.get("note"):
         out.append(f"\nQueries {q.get('when', '')}. {q['note']}.")
-    folder = _get(q, "diagnostics", "entity_folder_glob", "entity_per_day_frequent", "median_ms")
+    folder = dig(q, "diagnostics", "entity_folder_glob", "entity_per_day_frequent", "median_ms")
     if folder is not None:
         out.append(f"\nDiagnostic: a glob of the frequent entity's own folder only: {folder} ms.")
     out += _curve(lake)

@@ -9,24 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import lake_report
-from bench.common import headline_row, markdown_table, rounded
+from bench.common import dig, headline_row, markdown_table, rounded
 
 PLUMBING_AIM = 1.10
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def costs_per_article(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Milliseconds per input page of each stage (stage work over the pages that entered the run),
     plus the plumbing: end-to-end time not spent in any stage's own work."""
-    stages = _get(report, "sections", "stages") or {}
-    pages = _get(report, "sections", "e2e", "pages") or _get(stages, "clean", "items")
+    stages = dig(report, "sections", "stages") or {}
+    pages = dig(report, "sections", "e2e", "pages") or dig(stages, "clean", "items")
     if not pages or "clean" not in stages:
         return []
     keys = {
@@ -38,16 +30,16 @@ def costs_per_article(report: dict[str, Any]) -> list[dict[str, Any]]:
         "lake rows": "rows",
         "Parquet write": "parquet",
     }
-    parts = {name: _get(stages, key, "median_seconds") for name, key in keys.items()}
-    parts["stage setup (models)"] = (_get(stages, "clean", "setup_seconds") or 0) + (
-        _get(stages, "entities", "setup_seconds") or 0
+    parts = {name: dig(stages, key, "median_seconds") for name, key in keys.items()}
+    parts["stage setup (models)"] = (dig(stages, "clean", "setup_seconds") or 0) + (
+        dig(stages, "entities", "setup_seconds") or 0
     )
     parts[WARM_UP] = sum(_warm_up(stages.get(key) or {}) for key in keys.values())
     costs = [
         {"cost": name, "ms_per_page": rounded(seconds / pages * 1000)} for name, seconds in parts.items() if seconds
     ]
     total = sum(seconds for seconds in parts.values() if seconds)
-    run = _get(report, "sections", "e2e", "median_run_seconds")
+    run = dig(report, "sections", "e2e", "median_run_seconds")
     if run:
         costs.append(
             {
@@ -80,16 +72,16 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     s = report.get("sections", {})
     rows: list[dict[str, Any]] = []
     add = rows.append
-    if v := _get(s, "stages", "feeds", "rss_50_items", "per_second"):
+    if v := dig(s, "stages", "feeds", "rss_50_items", "per_second"):
         add(
             _row(
                 "feeds parsed/s (50-item RSS)",
                 v,
                 "feeds/s",
-                note=f"{_get(s, 'stages', 'feeds', 'rss_50_items', 'entries_per_second')} entries/s",
+                note=f"{dig(s, 'stages', 'feeds', 'rss_50_items', 'entries_per_second')} entries/s",
             )
         )
-    if v := _get(s, "stages", "feeds", "corpus", "per_second"):
+    if v := dig(s, "stages", "feeds", "corpus", "per_second"):
         add(_row("feeds parsed/s (feedparser test corpus)", v, "feeds/s"))
     for name, key, unit in (
         ("pages cleaned/s", "clean", "pages/s"),
@@ -97,11 +89,11 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         ("near-dup stage", "near_dup", "articles/s"),
         ("stories stage", "stories", "articles/s"),
     ):
-        if v := _get(s, "stages", key, "per_second"):
+        if v := dig(s, "stages", key, "per_second"):
             add(_row(name, v, unit))
-    if v := _get(s, "stages", "entities", "tokens_per_second"):
-        add(_row("NER tokens/s", v, "tokens/s", note=str(_get(s, "stages", "entities", "tagger"))))
-    if v := _get(s, "stages", "parquet", "per_second"):
+    if v := dig(s, "stages", "entities", "tokens_per_second"):
+        add(_row("NER tokens/s", v, "tokens/s", note=str(dig(s, "stages", "entities", "tagger"))))
+    if v := dig(s, "stages", "parquet", "per_second"):
         add(_row("Parquet rows/s (real articles, all tables)", v, "rows/s"))
     e2e = s.get("e2e") or {}
     stage_total = sum(c["ms_per_page"] for c in costs_per_article(report) if not c["cost"].startswith("plumbing"))
@@ -126,10 +118,10 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             )
         )
     peers = s.get("peers") or {}
-    base = _get(peers, "newsbeam_clean", "pages_per_second")
+    base = dig(peers, "newsbeam_clean", "pages_per_second")
     for name in ("news-please", "newspaper4k", "fundus"):
-        if (rate := _get(peers, name, "pages_per_second")) and base:
-            f1 = _get(peers, name, "quality", "dragnet", "mean_f1") or _get(peers, name, "quality", "fundus", "mean_f1")
+        if (rate := dig(peers, name, "pages_per_second")) and base:
+            f1 = dig(peers, name, "quality", "dragnet", "mean_f1") or dig(peers, name, "quality", "fundus", "mean_f1")
             add(
                 _row(
                     f"newsbeam cleaning speed / {name}",
@@ -138,7 +130,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                     note=f"{name} {rate} pages/s, F1 {f1}",
                 )
             )
-    if f1 := _get(peers, "newsbeam_clean", "quality", "dragnet", "mean_f1"):
+    if f1 := dig(peers, "newsbeam_clean", "quality", "dragnet", "mean_f1"):
         add(_row("newsbeam extraction F1 (Dragnet)", f1))
     fetch = s.get("fetch") or {}
     for name in ("defaults", "wide_pool", "aim"):
@@ -162,8 +154,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         verdict = rss <= 2048 if finished else (False if rss > 2048 else None)
         note = "" if finished else "run stopped at the cap: a lower bound"
         add(_row("peak RSS, 100k-article batch run", rss, "MiB", "<= 2048", verdict, note))
-    if v := _get(s, "memory", "lsh_index", "peak_rss_mib"):
-        add(_row(f"peak RSS, LSH index at {_get(s, 'memory', 'lsh_index', 'signatures'):,} signatures", v, "MiB"))
+    if v := dig(s, "memory", "lsh_index", "peak_rss_mib"):
+        add(_row(f"peak RSS, LSH index at {dig(s, 'memory', 'lsh_index', 'signatures'):,} signatures", v, "MiB"))
     for run in scaling.get("runs", []):
         if first := (run.get("parts") or [None])[0]:
             add(
@@ -241,9 +233,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                     f"{name} {part.get('version', '')}".strip(),
                     part.get("pages", ""),
                     part.get("pages_per_second", ""),
-                    _get(quality, "dragnet", "mean_f1") or "",
-                    _get(quality, "fundus", "mean_f1")
-                    or _get(part, "quality_on_fundus_pages", "fundus", "mean_f1")
+                    dig(quality, "dragnet", "mean_f1") or "",
+                    dig(quality, "fundus", "mean_f1")
+                    or dig(part, "quality_on_fundus_pages", "fundus", "mean_f1")
                     or "",
                     part.get("extractor", ""),
                 ]
