@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.delta import delta_schema, table_exists, table_uri
-from newsbeam.transforms.lake.migrate import is_legacy_lake
+from newsbeam.transforms.lake.migrate import refuse_legacy
 from newsbeam.transforms.lake.publish import RUNS
 
 VIEWS = {
@@ -81,8 +81,7 @@ def connect(output: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
 
     ``as_of``: a run id; every view then shows its table as it was right after that run.
     """
-    if is_legacy_lake(output):
-        raise ConfigError(f"{output} is a lake in newsbeam 0.1's format: run `newsbeam migrate --output {output}`")
+    refuse_legacy(output)
     connection = duckdb.connect(config={"allow_unsigned_extensions": "true"})
     connection.execute(f"LOAD {_quoted(delta_extension())}")
     versions = run_versions(output, as_of) if as_of else None

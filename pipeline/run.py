@@ -24,7 +24,7 @@ from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS, compact
 from newsbeam.transforms.lake.crash import crash_point
 from newsbeam.transforms.lake.lock import RunLock
-from newsbeam.transforms.lake.migrate import is_legacy_lake, migrate
+from newsbeam.transforms.lake.migrate import migrate, refuse_legacy
 from newsbeam.transforms.lake.publish import PublishedRun, abandon_run, begin_run, publish_run, recover
 from newsbeam.transforms.lake.state import load_feed_states
 
@@ -206,14 +206,6 @@ def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> 
         "recovered": notes,
     }
     return totals, publish_run(config.output, config.run_id, manifest)
-
-
-def refuse_legacy(output: str) -> None:
-    """A 0.1-format lake must be migrated first: Delta tables written beside it would hide its data."""
-    if is_legacy_lake(output):
-        raise ConfigError(
-            f"{output} is a lake in newsbeam 0.1's format: run `newsbeam migrate --output {output}` first"
-        )
 
 
 def run_migration(output: str) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -68,10 +68,10 @@ def partition_values(relative: str) -> dict[str, str | None]:
     return values
 
 
-def open_table(output: str, table: str, version: int | None = None) -> DeltaTable | None:
+def open_table(output: str, table: str) -> DeltaTable | None:
     """The Delta table, or None when no run has created it yet."""
     try:
-        return DeltaTable(table_uri(output, table), version=version)
+        return DeltaTable(table_uri(output, table))
     except TableNotFoundError:
         return None
 
@@ -131,16 +131,11 @@ def commit_files(
     return True
 
 
-def live_files(
-    output: str, tables: Iterable[str] | None = None, versions: Mapping[str, int] | None = None
-) -> dict[str, list[str]]:
-    """Absolute paths of the files in each table's current version (or ``versions[table]``)."""
+def live_files(output: str, tables: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Absolute paths of the files in each table's current version."""
     found: dict[str, list[str]] = {}
     for name in tables if tables is not None else TABLES:
-        version = None if versions is None else versions.get(name)
-        if versions is not None and version is None:
-            continue  # the table did not exist at that point
-        table = open_table(output, name, version)
+        table = open_table(output, name)
         if table is not None:
             found[name] = sorted(table.file_uris())
     return found

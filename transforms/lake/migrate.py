@@ -23,6 +23,7 @@ from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.delta import WrittenFile, add_action, commit_files, ensure_table
 from newsbeam.transforms.lake.publish import JOURNAL, RUNS, WRITER_ID, writer_id
+from newsbeam.transforms.lake.write import is_local
 
 LEGACY_RUNS = "_migrated/runs"
 MIGRATION_SEQUENCE = 1
@@ -42,13 +43,21 @@ def legacy_manifests(output: str) -> list[str]:
     return found
 
 
+def refuse_legacy(output: str) -> None:
+    """A 0.1-format lake must be migrated first: Delta tables written beside it would hide its data."""
+    if is_legacy_lake(output):
+        raise ConfigError(
+            f"{output} is a lake in newsbeam 0.1's format: run `newsbeam migrate --output {output}` first"
+        )
+
+
 def is_legacy_lake(output: str) -> bool:
     """True for a lake written by newsbeam 0.1's own format and not migrated yet.
 
     Cheap on purpose (``connect()`` asks it): a Delta-era lake has ``_journal/writer_id`` from its
     first commit on, and migration creates it, so only a lake without it has its ``_runs`` read.
     """
-    if "://" in output or os.path.exists(os.path.join(output, JOURNAL, WRITER_ID)):
+    if not is_local(output) or os.path.exists(os.path.join(output, JOURNAL, WRITER_ID)):
         return False
     return bool(legacy_manifests(output))
 
@@ -78,7 +87,7 @@ def live_legacy_files(output: str) -> dict[str, list[str]]:
 
 def migrate(output: str) -> dict[str, int]:
     """Commit the old catalog's live files to Delta tables; returns files committed per table."""
-    if "://" in output:
+    if not is_local(output):
         raise ConfigError("migrate works on local lakes: copy the lake to disk, migrate it, copy it back")
     if not is_legacy_lake(output):
         raise ConfigError(f"{output} holds no newsbeam 0.1 manifests (_runs/*.json): nothing to migrate")
