@@ -12,19 +12,22 @@ Exit codes, for schedulers:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.run import run, run_compaction, run_migration
+from newsbeam.pipeline.stream_graph import StreamConfig
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS
+from newsbeam.transforms.stream.poll import PollConfig
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -108,6 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(run_parser)
 
+    stream_parser = commands.add_parser(
+        "stream",
+        help="poll feeds for ever and commit to the lake every --commit-interval (Prism by default)",
+        description="One long-running Beam pipeline: each feed polled on its own schedule, new articles "
+        "committed every --commit-interval, exactly once. SIGTERM stops it cleanly.",
+    )
+    stream_parser.add_argument("--feeds", type=Path, required=True, help="feed list (re-read when it changes)")
+    stream_parser.add_argument("--output", required=True, help="lake root folder")
+    timing = stream_parser.add_argument_group("schedule")
+    timing.add_argument("--min-interval", type=float, default=60.0, help="seconds, fewest between polls of a feed")
+    timing.add_argument("--max-interval", type=float, default=900.0, help="seconds, most between polls of a feed")
+    timing.add_argument("--commit-interval", type=float, default=30.0, help="seconds between lake commits")
+    timing.add_argument(
+        "--state-interval", type=float, default=600.0, help="seconds between snapshots of the story index"
+    )
+    timing.add_argument("--horizon-days", type=float, default=7.0, help="how long dedup and story state is kept")
+    timing.add_argument("--status-interval", type=float, default=10.0, help="seconds between status lines")
+    timing.add_argument("--tick", type=float, default=1.0, help="seconds between looks at the schedule")
+    _add_run_options(stream_parser)
+
     compact_parser = commands.add_parser(
         "compact",
         help="Delta optimize of closed days, then vacuum (safe while readers query and runs write)",
@@ -168,6 +191,31 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
     )
 
 
+def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
+    from newsbeam.pipeline.stream import new_stream_id
+
+    if not 0 < args.min_interval <= args.max_interval:
+        raise ConfigError("--min-interval must be positive and at most --max-interval")
+    if args.commit_interval <= 0 or args.tick <= 0:
+        raise ConfigError("--commit-interval and --tick must be positive")
+    run = config_from_args(args, None)
+    http = dataclasses.replace(run.http, host_budget_period=max(args.host_budget * 2, 300.0))
+    return StreamConfig(
+        output=args.output,
+        feed_list=str(args.feeds),
+        stream_id=new_stream_id(),
+        http=http,
+        poll=PollConfig(min_interval=args.min_interval, max_interval=args.max_interval, tick=args.tick),
+        commit_interval=args.commit_interval,
+        state_interval=args.state_interval,
+        horizon=timedelta(days=args.horizon_days),
+        top_entities=run.top_entities,
+        salience_threshold=run.salience_threshold,
+        ner_model=run.ner_model,
+        status_interval=args.status_interval,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
@@ -184,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from newsbeam.pipeline.demo.run import run_demo
 
             return run_demo(lambda feeds: config_from_args(args, feeds), beam_args)
+        if args.command == "stream":
+            from newsbeam.pipeline.stream import stream
+
+            return stream(stream_config_from_args(args), beam_args)
         result = run(config_from_args(args, args.feeds), beam_args)
     except ConfigError as error:
         print(f"newsbeam: {error.reason}", file=sys.stderr)

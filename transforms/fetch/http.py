@@ -85,6 +85,9 @@ class HttpConfig:
     host_budget: float = 120.0
     """Seconds one host may keep this worker busy per run (its requests, waits and retries); then its
     remaining URLs fail at once, so one slow or rate-limiting site cannot stall the run."""
+    host_budget_period: float | None = None
+    """Seconds after which every host's budget starts over; None: the client's life (a batch run).
+    A stream sets it, or a host that once used its budget would be refused for good."""
     obey_robots: bool = True
     """Check robots.txt (and its Crawl-delay) before fetching article pages."""
     allow_private_networks: bool = False

@@ -147,14 +147,27 @@ def _charge(state: _Host, now: float, until: float) -> None:
 class HostScheduler:
     """When each host may next be sent a request, and how much of its time budget is spent."""
 
-    def __init__(self, min_delay: float, budget: float) -> None:
+    def __init__(self, min_delay: float, budget: float, period: float | None = None) -> None:
         self.min_delay = min_delay
         self.budget = budget
+        self.period = period
         self._lock = threading.Lock()
         self._hosts: dict[str, _Host] = {}
+        self._period_start = time.monotonic()
+
+    def _renew(self, now: float) -> None:
+        """Start every host's budget over once ``period`` has passed (a stream has no run end)."""
+        if self.period is None or now - self._period_start < self.period:
+            return
+        self._period_start = now
+        for state in self._hosts.values():
+            state.spent = 0.0
+            state.since = now if state.busy else None
+            state.until = now
 
     def _host(self, host: str) -> _Host:
         """The state of ``host``; call with the lock held."""
+        self._renew(time.monotonic())
         state = self._hosts.get(host)
         if state is None:
             state = self._hosts[host] = _Host(delay=self.min_delay)
@@ -316,7 +329,7 @@ class PoliteClient:
         self.client = client
         self.config = config
         self.obey_robots = obey_robots and config.obey_robots
-        self.hosts = HostScheduler(config.min_delay, config.host_budget)
+        self.hosts = HostScheduler(config.min_delay, config.host_budget, config.host_budget_period)
         self.robots = RobotsCache()
 
     def __enter__(self) -> PoliteClient:

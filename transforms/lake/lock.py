@@ -108,6 +108,11 @@ class RunLock:
             return notes
         raise LockHeldError(f"could not take {self.path}: another run keeps creating it")
 
+    def touch(self) -> None:
+        """Show a long holder (a stream) is alive to other hosts, which judge staleness by age."""
+        if self.held:
+            os.utime(self.path)
+
     def release(self) -> None:
         if self.held and (self.owner() or {}).get("run_id") == self.run_id:
             os.unlink(self.path)

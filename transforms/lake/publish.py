@@ -134,6 +134,11 @@ def _advance(output: str, writer: str, sequence: int) -> None:
     _write_atomically(path, {"writer_id": writer, "last_sequence": max(last, sequence)})
 
 
+def is_published(output: str, run_id: str) -> bool:
+    """True once ``run_id`` is fully published (its ``_runs`` record exists): publishing it again is a no-op."""
+    return bool(FileSystems.exists(FileSystems.join(output, RUNS, f"{run_id}.json")))
+
+
 def begin_run(output: str, run_id: str) -> None:
     """Mark the run as started, so a crash before its journal is rolled back (its files deleted)."""
     _write_atomically(FileSystems.join(output, JOURNAL, f"{run_id}.started"), {"run_id": run_id})

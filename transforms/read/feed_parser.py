@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import xml.sax
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,10 @@ class ParsedFeed:
     skipped: tuple[tuple[str, str], ...] = ()
     """``(entry identity, reason)`` for entries without a usable http(s) link, for dead-lettering.
     The identity is the entry's guid/id, else ``item<N>`` (1-based position in the document)."""
+    ttl_seconds: float | None = None
+    """RSS ``<ttl>`` in seconds: how long the publisher says the feed may be cached (None if absent/invalid)."""
+    update_seconds: float | None = None
+    """Publisher's update interval from ``sy:updatePeriod``/``sy:updateFrequency``, in seconds."""
 
 
 def parse_feed(
@@ -170,7 +175,47 @@ def _parse_xml_feed(
         entries=tuple(entries),
         bozo_reason="; ".join(reasons) or None,
         skipped=tuple(skipped),
+        ttl_seconds=_ttl_seconds(feed.get("ttl")),
+        update_seconds=_update_seconds(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
     )
+
+
+#: Seconds per ``sy:updatePeriod`` (RSS 1.0 syndication module); months and years are nominal.
+_UPDATE_PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0,
+                   "yearly": 365 * 86400.0}  # fmt: skip
+
+
+def _non_negative(value: Any) -> float | None:
+    """A finite number >= 0 from feed text; feeds carry junk here often enough that we never raise."""
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _ttl_seconds(value: Any) -> float | None:
+    """RSS ``<ttl>`` is in minutes; seconds keep every polling hint in one unit."""
+    minutes = _non_negative(value)
+    return None if minutes is None else minutes * 60.0
+
+
+def _update_seconds(period: Any, frequency: Any) -> float | None:
+    """Period length / frequency; the module's defaults are ``daily`` and ``1`` when one is missing.
+
+    An unknown period means we cannot tell, so None; a frequency that is not a positive number
+    falls back to the default rather than discarding a valid period.
+    """
+    name = str(period or "").strip().lower()
+    if not name and not str(frequency or "").strip():
+        return None
+    length = _UPDATE_PERIODS.get(name or "daily")
+    if length is None:
+        return None
+    times = _non_negative(frequency)
+    return length / (times if times else 1.0)
 
 
 def _content_type(headers: Mapping[str, str], body: bytes) -> str:

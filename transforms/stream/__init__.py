@@ -1,0 +1,1 @@
+"""The stream's own steps: feed polls on a schedule, keyed-state dedup, windowed exactly-once commits."""

@@ -1,0 +1,315 @@
+"""The stream's source: the feed list re-read on every tick, each feed polled on its own schedule.
+
+``FeedTicks`` turns Beam's ``PeriodicImpulse`` into ``(shard, feeds of that shard)`` every
+``tick`` seconds. The list is re-read when its file changes, so feeds added to it start and
+removed ones stop without a restart. ``PollFeeds`` is keyed by shard (a hash of the feed URL):
+its state holds every feed's ``FeedSchedule`` (validators, health, next due time), and on each
+tick it polls the feeds that are due, concurrently and politely (``fetch_many`` through one
+``PoliteClient`` per worker, kept for the stream's life), parses them, and sets their next poll
+from the feed's own signals (``transforms.read.schedule``).
+
+The first poll of a feed after a (re)start is unconditional, although the lake holds its
+validators: the stream commits a poll's feed state in the window where the poll happened, and
+its entries possibly one window later (pages take time), so a kill between the two would let
+a 304 hide entries that never reached the lake. One full fetch per feed per start pays for that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+
+from newsbeam.schemas.records import DeadLetter, FeedEntry, FeedSpec, FeedState
+from newsbeam.transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, TaggedTransform, counter, dead_letter
+from newsbeam.transforms.errors import FeedParseError, FetchError, HTTPStatusError, NewsbeamError
+from newsbeam.transforms.fetch.concurrent import fetch_many
+from newsbeam.transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
+from newsbeam.transforms.fetch.politeness import PoliteClient
+from newsbeam.transforms.lake.state import next_feed_state
+from newsbeam.transforms.read.feed_parser import ParsedFeed, parse_feed
+from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput
+from newsbeam.transforms.read.schedule import PollSignals, jittered, next_interval, signals_from
+
+logger = logging.getLogger("newsbeam")
+
+DEFAULT_SHARDS = 32
+Shard = tuple[int, tuple[FeedSpec, ...]]
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    min_interval: float = 60.0
+    max_interval: float = 900.0
+    tick: float = 1.0
+    """Seconds between looks at the schedule (and at the feed list file)."""
+    shards: int = DEFAULT_SHARDS
+
+
+@dataclass(frozen=True)
+class FeedSchedule:
+    """What the stream knows about one feed: its state, signals, and when to poll it next."""
+
+    state: FeedState
+    due: float
+    """Epoch seconds of the next poll."""
+    signals: PollSignals | None = None
+
+
+def shard_of(url: str, shards: int) -> int:
+    """A stable shard for a feed URL (crc32: the same on every worker and every start)."""
+    return zlib.crc32(url.encode()) % shards
+
+
+def by_shard(specs: Sequence[FeedSpec], shards: int) -> list[Shard]:
+    """The feed list cut into shards, each with its feeds in list order."""
+    groups: dict[int, list[FeedSpec]] = {}
+    for spec in specs:
+        groups.setdefault(shard_of(spec.url, shards), []).append(spec)
+    return [(shard, tuple(groups[shard])) for shard in sorted(groups)]
+
+
+class _ReadFeedList(beam.DoFn):  # type: ignore[misc]
+    """A tick in; the current feed list by shard out (none once the stream is told to stop)."""
+
+    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], shards: int, stop_marker: str) -> None:
+        self.path = path
+        self.load = load
+        self.shards = shards
+        self.stop_marker = stop_marker
+        self._cached: tuple[float, list[Shard]] | None = None
+
+    def process(self, tick: Any) -> Iterator[Shard]:
+        if FileSystems.exists(self.stop_marker):
+            return
+        try:
+            mtime = os.path.getmtime(self.path)
+            if self._cached is None or self._cached[0] != mtime:
+                self._cached = (mtime, by_shard(self.load(Path(self.path)), self.shards))
+                counter("feed_list_loaded").inc()
+        except (OSError, NewsbeamError) as error:
+            counter("feed_list_errors").inc()
+            reason = getattr(error, "reason", str(error))
+            logger.warning("feed list %s unreadable (%s); polling the last good list", self.path, reason)
+        if self._cached is not None:
+            yield from self._cached[1]
+
+
+class FeedTicks(beam.PTransform):  # type: ignore[misc]
+    """Pipeline start in; ``(shard, feeds)`` every ``tick`` seconds out, unbounded."""
+
+    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], config: PollConfig, stop_marker: str):
+        super().__init__()
+        self.path, self.load, self.config, self.stop_marker = path, load, config, stop_marker
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            begin
+            | "Tick" >> PeriodicImpulse(fire_interval=self.config.tick, apply_windowing=False)
+            | "FeedList" >> beam.ParDo(_ReadFeedList(self.path, self.load, self.config.shards, self.stop_marker))
+        )
+
+
+def after_poll(
+    schedule: FeedSchedule,
+    outcome: HttpResponse | FetchError,
+    parsed: ParsedFeed | FeedParseError | None,
+    config: PollConfig,
+    now: float,
+) -> FeedSchedule:
+    """The feed's schedule after one poll: new state, signals and next due time (pure)."""
+    url = schedule.state.feed_url
+    if isinstance(outcome, FetchError) or isinstance(parsed, FeedParseError):
+        error = outcome if isinstance(outcome, FetchError) else parsed
+        assert isinstance(error, NewsbeamError)
+        status = outcome.status if isinstance(outcome, HttpResponse) else getattr(error, "status", None)
+        state = next_feed_state(
+            schedule.state, url, datetime.fromtimestamp(now, timezone.utc), status=status, error=error.reason
+        )
+        retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+        interval = next_interval(
+            schedule.signals,
+            min_interval=config.min_interval,
+            max_interval=config.max_interval,
+            failures=state.consecutive_failures,
+            retry_after=retry_after,
+        )
+        return FeedSchedule(state, now + jittered(interval, url), schedule.signals)
+    entries = len(parsed.entries) if isinstance(parsed, ParsedFeed) else None
+    state = next_feed_state(
+        schedule.state,
+        url,
+        outcome.fetched_at,
+        status=outcome.status,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        entries=entries,
+    )
+    fresh = signals_from(outcome.headers, outcome.fetched_at, parsed if isinstance(parsed, ParsedFeed) else None)
+    signals = _merged(schedule.signals, fresh) if outcome.not_modified else fresh
+    interval = next_interval(signals, min_interval=config.min_interval, max_interval=config.max_interval)
+    return FeedSchedule(state, now + jittered(interval, url), signals)
+
+
+def _merged(previous: PollSignals | None, fresh: PollSignals) -> PollSignals:
+    """After a 304 the headers are new but the document is not: keep what only the body told us."""
+    if previous is None:
+        return fresh
+    return replace(
+        previous,
+        max_age=fresh.max_age if fresh.max_age is not None else previous.max_age,
+        expires_in=fresh.expires_in if fresh.expires_in is not None else previous.expires_in,
+    )
+
+
+def reconcile(
+    schedules: Mapping[str, FeedSchedule], specs: Sequence[FeedSpec], known: Mapping[str, FeedState], now: float
+) -> dict[str, FeedSchedule]:
+    """Schedules for exactly the listed feeds: new ones due now, removed ones forgotten.
+
+    A feed new to this stream starts from what the lake knows of its health, without its
+    validators (see the module docstring: the first poll after a start is unconditional).
+    """
+    result: dict[str, FeedSchedule] = {}
+    for spec in specs:
+        existing = schedules.get(spec.url)
+        if existing is None:
+            earlier = known.get(spec.url)
+            state = replace(earlier, etag=None, last_modified=None) if earlier else FeedState(spec.url)
+            existing = FeedSchedule(state, now)
+        result[spec.url] = existing
+    return result
+
+
+class PollFeeds(beam.DoFn):  # type: ignore[misc]
+    """``(shard, feeds)`` in; entries of the due feeds out, plus their ``feed_state`` and dead letters."""
+
+    SCHEDULES = ReadModifyWriteStateSpec("schedules", PickleCoder())
+
+    def __init__(
+        self,
+        http: HttpConfig,
+        config: PollConfig,
+        load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
+        client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+    ) -> None:
+        self.http = http
+        self.config = config
+        self.load_feed_states = load_feed_states
+        self.client_factory = client_factory
+        self.client: PoliteClient | None = None
+        self.known: Mapping[str, FeedState] = {}
+
+    def setup(self) -> None:
+        self.client = PoliteClient(self.client_factory(self.http), self.http, obey_robots=False)
+        self.known = self.load_feed_states()
+
+    def teardown(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def process(
+        self, element: Shard, schedules_state: Any = beam.DoFn.StateParam(SCHEDULES)
+    ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
+        _, specs = element
+        now = time.time()
+        schedules = reconcile(schedules_state.read() or {}, specs, self.known, now)
+        due = [spec for spec in specs if schedules[spec.url].due <= now]
+        if due:
+            yield from self._poll(due, schedules)
+        schedules_state.write(schedules)
+
+    def _poll(
+        self, due: Sequence[FeedSpec], schedules: dict[str, FeedSchedule]
+    ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
+        assert self.client is not None, "setup() makes the client"
+        validators = {
+            spec.url: (schedules[spec.url].state.etag, schedules[spec.url].state.last_modified)
+            for spec in due
+            if schedules[spec.url].state.etag or schedules[spec.url].state.last_modified
+        }
+        outcomes = fetch_many(
+            self.client,
+            [spec.url for spec in due],
+            max_workers=self.http.max_workers,
+            per_host=self.http.per_host,
+            accept=FEED_ACCEPT,
+            validators=validators,
+        )
+        for spec, (_, outcome) in zip(due, outcomes, strict=True):
+            counter("feeds_polled").inc()
+            try:
+                yield from self._one(spec, outcome, schedules)
+            except Exception as error:  # noqa: BLE001 - a bug on one feed is a dead letter, not a dead stream
+                yield _dead(dead_letter("feeds", error, spec.url))
+
+    def _one(
+        self, spec: FeedSpec, outcome: HttpResponse | FetchError, schedules: dict[str, FeedSchedule]
+    ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
+        now = time.time()
+        parsed: ParsedFeed | FeedParseError | None = None
+        if isinstance(outcome, FetchError):
+            counter("feeds_failed").inc()
+            yield _dead(dead_letter("feeds", outcome, spec.url))
+        elif outcome.not_modified:
+            counter("feeds_not_modified").inc()
+        else:
+            try:
+                parsed = parse_feed(
+                    outcome.body,
+                    feed_url=outcome.url,
+                    headers=outcome.headers,
+                    source=spec.source,
+                    max_entries=spec.max_entries,
+                    fetch_pages=spec.fetch_pages,
+                )
+            except FeedParseError as error:
+                counter("feeds_failed").inc()
+                parsed = error
+                yield _dead(dead_letter("feeds", error, spec.url, outcome.body[:600]))
+        schedule = after_poll(schedules[spec.url], outcome, parsed, self.config, now)
+        schedules[spec.url] = schedule
+        state_output: FeedStateOutput = TaggedOutput(FEED_STATE, schedule.state)
+        yield state_output
+        if isinstance(parsed, ParsedFeed):
+            counter("feeds_ok").inc()
+            counter("entries").inc(len(parsed.entries))
+            yield from parsed.entries
+            for identity, reason in parsed.skipped:
+                yield _dead(dead_letter("feeds", FeedParseError(reason), f"{spec.url}#{identity}"))
+
+
+def _dead(letter: DeadLetter) -> DeadLetterOutput:
+    counter("dead_letters").inc()
+    return TaggedOutput(DEAD_LETTER, letter)
+
+
+class PollAllFeeds(TaggedTransform):
+    """``(shard, feeds)`` ticks in; ``main`` entries, ``dead_letter`` and ``feed_state`` out."""
+
+    def __init__(
+        self,
+        http: HttpConfig,
+        config: PollConfig,
+        load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
+        client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+    ) -> None:
+        super().__init__()
+        self.fn = PollFeeds(http, config, load_feed_states, client_factory)
+
+    def expand(self, shards: beam.PCollection) -> dict[str, beam.PCollection]:
+        polled = shards | "Poll" >> beam.ParDo(self.fn).with_outputs(DEAD_LETTER, FEED_STATE, main=MAIN)
+        return {MAIN: polled[MAIN], DEAD_LETTER: polled[DEAD_LETTER], FEED_STATE: polled[FEED_STATE]}
