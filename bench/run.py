@@ -10,7 +10,9 @@ pages through the whole pipeline: plumbing overhead), ``peers`` (news-please, ne
 on the same pages), ``fetch`` (1,000 pages over 50 loopback hosts), ``lake`` (100k articles in
 Delta tables: write and commit, compaction, DuckDB queries, ``connect()`` over 1,000 small
 commits), ``memory`` (LSH index at 1M signatures), ``scaling`` (1k/10k/100k end to end; the 100k
-run is the batch peak-RSS measurement).
+run is the batch peak-RSS measurement), ``stream`` (``newsbeam stream`` on Prism against a live
+loopback site: latency to the lake, a batch-loop baseline, polling at 10,000 feeds; ~16 min; not
+in ``--quick`` unless named: ``make bench-stream-quick``).
 
 Machines are shared and noisy: every time is a median over repeats, and the numbers to trust
 are ratios measured in the same run. Parts that need ``../shared`` are skipped when it is absent.
@@ -31,11 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages
+from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream
 from bench.common import BENCH, TMP, log, rounded, skipped
 from bench.report import headline, render_markdown
 
-SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling")
+SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "stream")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
@@ -60,6 +62,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lsh_queries": 2_000,
         "scaling_sizes": (1_000, 100_000),  # the 10k point is the 100k run's first part (see bench/scaling.py)
         "scaling_cap_seconds": 900,
+        "stream": stream.FULL,
     },
     "quick": {
         "repeats": 2,
@@ -84,6 +87,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling_sizes": (200, 1_000),
         "scaling_cap_seconds": 90,
         "scaling_part_size": 500,  # so CI runs the parts path too
+        "stream": stream.QUICK,  # about 85 s; left out of --quick (CI) unless --only names it
     },
 }
 
@@ -201,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(SECTIONS)
     if args.quick and not args.peers:
         wanted.discard("peers")
+    if args.quick:
+        wanted.discard("stream")
     if args.only:
         wanted = {s.strip() for s in args.only.split(",")} & set(SECTIONS)
     if args.skip:
@@ -287,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ),
         )
+    if "stream" in wanted:
+        timed("stream", lambda: report["sections"].__setitem__("stream", stream.run_stream_section(profile["stream"])))
     report["section_seconds"] = timings
     report["total_seconds"] = rounded(time.perf_counter() - started, 1)
     report["headline"] = headline(report)

@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.graph import near_index
+from newsbeam.schemas.records import Article
 from newsbeam.transforms.base import DEAD_LETTER, MAIN
 from newsbeam.transforms.clean.stage import CleanPages
 from newsbeam.transforms.dedup.exact import DUPLICATES
@@ -26,7 +27,7 @@ from newsbeam.transforms.lake.state import load_feed_states, load_seen, load_see
 from newsbeam.transforms.read.feeds import FEED_STATE
 from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_path, to_window
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
-from newsbeam.transforms.stream.near import QUERIES, BandBuckets, Decide, band_queries
+from newsbeam.transforms.stream.near import QUERIES, BandAnswer, BandBuckets, Decide, band_queries
 from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds, PollConfig
 
 
@@ -76,7 +77,7 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
     answers = routed[QUERIES] | "BandBuckets" >> beam.ParDo(BandBuckets(config.horizon))
     near = (
         (routed[MAIN], answers)
-        | "ArticlesAndAnswers" >> beam.Flatten()
+        | "ArticlesAndAnswers" >> beam.Flatten().with_output_types(tuple[str, Article | BandAnswer])
         | "Decide" >> beam.ParDo(Decide(functools.partial(near_index, output))).with_outputs(DUPLICATES, main=MAIN)
     )
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)

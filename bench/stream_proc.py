@@ -1,0 +1,175 @@
+"""Helpers of the streaming bench: a LiveSite whose hosts are distinct to the client, and /proc meters.
+
+``HostSite`` is ``bench.livesite.LiveSite`` with each host on its own loopback address
+(127.0.0.2, 127.0.0.3, ...; Linux routes all of 127/8 to ``lo``). LiveSite puts every host on
+127.0.0.1 (one port each), and newsbeam's politeness keys hosts by name without the port
+(``fetch.concurrent.host_key``), so to newsbeam a plain LiveSite is one host: ``per_host``
+requests at a time and one ``host_budget`` shared by every feed. With distinct addresses the
+client sees ``hosts`` sites, as it would on the internet.
+
+``ProcTree`` measures a child process and everything it started (the stream's Python driver,
+its in-process SDK worker threads, and the Prism runner binary) from ``/proc``: CPU seconds,
+current and peak resident memory per process. psutil is not a dependency; ``/proc`` is enough.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from bench.livesite import LiveSite, _handler, _Site
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class _AddressedSite(_Site):
+    def base(self, feed: int) -> str:
+        host = self.host_of(feed)
+        return f"http://{address(host)}:{self.ports[host]}"
+
+
+def address(host: int) -> str:
+    if not 0 <= host < 250:
+        raise ValueError("at most 250 loopback hosts (127.0.0.2-127.0.0.251)")
+    return f"127.0.0.{2 + host}"
+
+
+class HostSite(LiveSite):
+    """``LiveSite`` with host ``h`` on 127.0.0.(2+h): as many hosts to the client as to the site."""
+
+    def __init__(self, feeds: int = 1, hosts: int = 1, initial: int = 0) -> None:
+        super().__init__(feeds, hosts, initial)
+        self.site = _AddressedSite(hosts=hosts, feeds=feeds)
+
+    def __enter__(self) -> HostSite:
+        site = self.site
+        for host in range(site.hosts):
+            server = ThreadingHTTPServer((address(host), 0), _handler(site, host))
+            server.daemon_threads = True
+            self._servers.append(server)
+            site.ports.append(server.server_address[1])
+            thread = threading.Thread(target=server.serve_forever, daemon=True, name=f"hostsite-{host}")
+            thread.start()
+            self._threads.append(thread)
+        for feed in range(site.feeds):
+            site.entries[feed] = []
+            for _ in range(self.initial):
+                self.publish(feed)
+        return self
+
+
+def _stat(pid: int) -> tuple[int, int, float, int] | None:
+    """(ppid, session, CPU seconds incl. reaped children, RSS bytes) of ``pid``; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): ppid 4, session 6, utime 14, stime 15, cutime 16, cstime 17, rss 24
+    cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+    return int(fields[1]), int(fields[3]), cpu, int(fields[21]) * PAGE
+
+
+def _peak_rss(pid: int) -> int:
+    """``VmHWM``: the process's own peak resident set, in bytes (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+class ProcTree:
+    """CPU and memory of process ``root`` and its descendants, sampled in a background thread.
+
+    A descendant's CPU is kept after it exits (its last sample), so a short-lived helper is not lost.
+    """
+
+    def __init__(self, root: int, every: float = 1.0) -> None:
+        self.root = root
+        self.every = every
+        self._cpu: dict[int, float] = {}
+        self._names: dict[int, str] = {}
+        self._peaks: dict[int, int] = {}
+        self.max_total_rss = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="proctree")
+
+    def start(self) -> ProcTree:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def members(self) -> list[int]:
+        """``root`` and its live descendants (by parent pid, so a process that left the session counts too)."""
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+                parents[int(entry)] = stat[0]
+        tree, frontier = {self.root}, [self.root]
+        while frontier:
+            parent = frontier.pop()
+            for pid, ppid in parents.items():
+                if ppid == parent and pid not in tree:
+                    tree.add(pid)
+                    frontier.append(pid)
+        return sorted(pid for pid in tree if pid in parents)
+
+    def sample(self) -> None:
+        total_rss = 0
+        for pid in self.members():
+            stat = _stat(pid)
+            if stat is None:
+                continue
+            with self._lock:
+                self._cpu[pid] = stat[2]
+                self._names.setdefault(pid, _name(pid))
+                self._peaks[pid] = max(self._peaks.get(pid, 0), _peak_rss(pid))
+            total_rss += stat[3]
+        with self._lock:
+            self.max_total_rss = max(self.max_total_rss, total_rss)
+
+    def cpu_seconds(self) -> float:
+        """CPU of the whole tree so far (sampled now)."""
+        self.sample()
+        with self._lock:
+            return sum(self._cpu.values())
+
+    def by_process(self) -> list[dict[str, Any]]:
+        """Per process: name, CPU seconds, peak RSS MiB (``VmHWM``), as last sampled."""
+        with self._lock:
+            return [
+                {
+                    "pid": pid,
+                    "name": self._names.get(pid, "?"),
+                    "cpu_seconds": round(self._cpu[pid], 2),
+                    "peak_rss_mib": round(self._peaks.get(pid, 0) / 2**20, 1),
+                }
+                for pid in sorted(self._cpu)
+            ]
