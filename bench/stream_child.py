@@ -75,7 +75,7 @@ def run_batches(config: dict[str, Any]) -> dict[str, Any]:
                 "started": round(started, 3),
                 "seconds": round(result.seconds, 3),
                 "entries": result.counters.get("entries", 0),
-                "articles": result.counters.get("articles", 0),
+                "articles": result.counters.get("rows_articles", 0),
             }
         )
         print(f"{time.time():.3f} run {result.run_id}: {result.seconds:.2f} s, {result.counters}", flush=True)

@@ -1,0 +1,226 @@
+"""The stream's stateful steps: their pure cores, and the keyed DoFns themselves on Prism with TestStream."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from factories import FETCHED, make_article
+
+from bench.livesite import article_text
+from newsbeam.pipeline import lake_sql, runners
+from newsbeam.schemas.records import Article, DeadLetter, Duplicate, FeedEntry, FeedSpec, FeedState
+from newsbeam.transforms.dedup.exact import DUPLICATES
+from newsbeam.transforms.dedup.minhash import LshIndex
+from newsbeam.transforms.dedup.near import article_sketch
+from newsbeam.transforms.errors import HTTPStatusError
+from newsbeam.transforms.fetch.http import HttpResponse
+from newsbeam.transforms.lake.state import SeenState
+from newsbeam.transforms.stories.index import StoryIndex
+from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_rows
+from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key
+from newsbeam.transforms.stream.near import (
+    BandAnswer,
+    BandBuckets,
+    BandQuery,
+    Decide,
+    admitted,
+    answer,
+    band_queries,
+    decision,
+)
+from newsbeam.transforms.stream.poll import FeedSchedule, PollConfig, after_poll, by_shard, reconcile
+
+needs_prism = pytest.mark.skipif(runners.prism_binary() is None, reason=runners.install_hint())
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma tau upsilon".split()
+
+
+def prose(seed: int, words: int = 200) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) + str(rng.randrange(40)) for _ in range(words))
+
+
+def edited(text: str, every: int = 50) -> str:
+    """``text`` with one word in ``every`` changed: a near copy (Jaccard about 0.8)."""
+    words = text.split()
+    return " ".join("changed" if i % every == 0 else w for i, w in enumerate(words))
+
+
+# -- pure cores -------------------------------------------------------------------------------------
+
+
+def query(article_id: str, stamp: float, text: str, when: datetime = FETCHED) -> BandQuery:
+    sketch = article_sketch(make_article(f"https://x.example/{article_id}", text))
+    return BandQuery(article_id, stamp, sketch.sig.astype("<u4").tobytes(), sketch.size, when, article_id)
+
+
+def test_a_bucket_answers_only_with_members_that_arrived_earlier() -> None:
+    text = prose(1)
+    early, late = query("a", 1.0, text), query("b", 2.0, edited(text))
+    assert answer(late, [early]).candidates[0].id == "a" and answer(late, [early]).candidates[0].jaccard > 0.6
+    assert answer(early, [late]).candidates == (), "a later member is never an original"
+
+
+def test_a_bucket_keeps_the_horizon_and_at_most_its_cap() -> None:
+    old = query("old", 1.0, prose(2), FETCHED - timedelta(days=8))
+    members = [old] + [query(f"m{i}", 2.0 + i, prose(3 + i)) for i in range(70)]
+    kept = admitted(members, query("new", 100.0, prose(99)), timedelta(days=7))
+    assert len(kept) == 64 and kept[-1].article_id == "new" and "old" not in {m.article_id for m in kept}
+
+
+def test_decision_prefers_the_lake_original_and_keeps_what_matches_nothing() -> None:
+    text = prose(5)
+    lake = LshIndex()
+    original = make_article("https://lake.example/orig", text, published=FETCHED - timedelta(hours=1))
+    s = article_sketch(original)
+    lake.add(original.article_id, s.sig, original.published, s.size, original.canonical_url)
+    copy = make_article("https://x.example/copy", edited(text))
+    (duplicate,) = list(decision(copy, [], lake))
+    assert duplicate.tag == DUPLICATES and duplicate.value.canonical_article_id == original.article_id
+    other = make_article("https://x.example/other", prose(6))
+    assert list(decision(other, [], lake)) == [other]
+
+
+def test_reconcile_starts_new_feeds_now_without_lake_validators_and_forgets_removed_ones() -> None:
+    known = {"https://a/feed": FeedState("https://a/feed", etag='"1"', consecutive_failures=2)}
+    earlier = {"https://gone/feed": FeedSchedule(FeedState("https://gone/feed"), 0.0)}
+    schedules = reconcile(earlier, [FeedSpec("https://a/feed"), FeedSpec("https://b/feed")], known, 50.0)
+    assert set(schedules) == {"https://a/feed", "https://b/feed"}
+    assert schedules["https://a/feed"].due == 50.0 and schedules["https://a/feed"].state.etag is None
+    assert schedules["https://a/feed"].state.consecutive_failures == 2, "health carries over"
+
+
+def response(status: int, headers: dict[str, str], body: bytes = b"") -> HttpResponse:
+    return HttpResponse("https://a/feed", "https://a/feed", status, headers, body, FETCHED)
+
+
+def test_after_poll_keeps_validators_on_304_and_backs_off_on_failures() -> None:
+    config = PollConfig(min_interval=10, max_interval=600)
+    start = FeedSchedule(FeedState("https://a/feed"), 0.0)
+    ok = after_poll(start, response(200, {"etag": '"7"', "cache-control": "max-age=120"}), None, config, 1000.0)
+    # No dated entries to learn a rate from: max_interval (the max-age hint is only a floor).
+    assert ok.state.etag == '"7"' and 1000 + 0.9 * 600 <= ok.due <= 1000 + 1.1 * 600
+    same = after_poll(ok, response(304, {}), None, config, 2000.0)
+    assert same.state.etag == '"7"' and same.signals == ok.signals
+    failed = after_poll(same, HTTPStatusError("HTTP 503", 503, retry_after=3600), None, config, 3000.0)
+    assert failed.state.consecutive_failures == 1 and failed.due >= 3000 + 0.9 * 3600, "Retry-After honoured"
+    assert failed.state.etag == '"7"', "a failure keeps the validators"
+
+
+def test_the_feed_list_is_sharded_stably() -> None:
+    specs = [FeedSpec(f"https://h{i}.example/feed") for i in range(100)]
+    shards = by_shard(specs, 8)
+    assert sorted(s.url for _, group in shards for s in group) == sorted(s.url for s in specs)
+    assert by_shard(list(reversed(specs)), 8)[0][0] == shards[0][0]
+
+
+def test_a_window_becomes_rows_with_stories_and_the_newest_feed_state(tmp_path: Path) -> None:
+    config = CommitConfig(str(tmp_path), "s")
+    a = make_article("https://x.example/a", article_text(1, 1), published=FETCHED)
+    dup = Duplicate("https://x.example/a2", a.article_id, a.url, "exact_url", 1.0, None, FETCHED)
+    old, new = (FeedState("https://f/", last_attempt_at=FETCHED + timedelta(seconds=s)) for s in (1, 2))
+    letter = DeadLetter("feeds", "HTTP 500", "HTTPStatusError", "https://f/", FETCHED)
+    rows = window_rows([a, dup, old, new, letter, a], StoryIndex(), "r1", config, snapshot=False)
+    tables = sorted(r.table for r in rows)
+    assert tables.count("articles") == 1, "an article delivered twice is one row"
+    assert {"articles", "seen", "near_state", "stories", "duplicates", "dead_letter", "feed_state"} <= set(tables)
+    assert "story_state" not in tables
+    (feed,) = [r for r in rows if r.table == "feed_state"]
+    assert feed.row["last_attempt_at"] == new.last_attempt_at
+    (article,) = [r for r in rows if r.table == "articles"]
+    assert article.row["story_id"] == a.article_id and article.row["run_id"] == "r1"
+    snap = window_rows([a], StoryIndex(), "r2", config, snapshot=True)
+    assert any(r.table == "story_state" for r in snap)
+
+
+def test_a_window_published_twice_is_committed_once(tmp_path: Path) -> None:
+    rows = window_rows(
+        [make_article("https://x.example/a", article_text(2, 2))],
+        StoryIndex(),
+        "w1",
+        CommitConfig(str(tmp_path), "s"),
+        False,
+    )
+    assert commit_window(str(tmp_path), "w1", rows, {}) > 0
+    assert commit_window(str(tmp_path), "w1", rows, {}) == 0, "a retried window is a no-op"
+    count = lake_sql.connect(str(tmp_path)).execute("SELECT count(*) FROM articles").fetchall()
+    assert count == [(1,)]
+
+
+# -- the keyed DoFns, on Prism ------------------------------------------------------------------------
+
+
+def streaming_options() -> PipelineOptions:
+    options = runners.pipeline_options(["--runner", "PrismRunner"])
+    options.view_as(StandardOptions).streaming = True
+    return options
+
+
+@needs_prism
+def test_first_entry_passes_each_url_once_and_skips_what_the_lake_holds() -> None:
+    entry = FeedEntry("https://f/", "https://x.example/one?utm_source=rss")
+    again = FeedEntry("https://f/", "https://x.example/one")
+    in_lake = FeedEntry("https://f/", "https://x.example/lake")
+    entries = (
+        TestStream()
+        .add_elements([entry, in_lake])
+        .advance_processing_time(1)
+        .add_elements([again])
+        .advance_watermark_to_infinity()
+    )
+    lake_urls = frozenset({"https://x.example/lake"})
+    with beam.Pipeline(options=streaming_options()) as pipeline:
+        new = (
+            pipeline
+            | "Entries" >> entries.with_output_types(FeedEntry)
+            | beam.Map(entry_key)
+            | "FirstEntry" >> beam.ParDo(FirstEntry(lambda: lake_urls))
+            | "EntryLinks" >> beam.Map(lambda e: e.link)
+        )
+        assert_that(new, equal_to([entry.link]), label="OneEntryPerUrl")
+
+
+@needs_prism
+def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
+    text = prose(8)
+    first = make_article("https://x.example/p", text)
+    same_text = make_article("https://y.example/q", text)
+    original = make_article("https://x.example/orig", prose(9))
+    near_copy = make_article("https://z.example/copy", edited(prose(9)))
+    unrelated = make_article("https://z.example/other", prose(10))
+    articles = (
+        TestStream()
+        .add_elements([first, original])
+        .advance_processing_time(1)
+        .add_elements([same_text, near_copy, unrelated])
+        .advance_watermark_to_infinity()
+    )
+    with beam.Pipeline(options=streaming_options()) as pipeline:
+        by_text = (
+            pipeline
+            | "Articles" >> articles.with_output_types(Article)
+            | beam.Map(text_key)
+            | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", SeenState)).with_outputs(DUPLICATES, main="main")
+        )
+        routed = by_text["main"] | beam.FlatMap(band_queries).with_outputs("queries", main="main")
+        answers = routed["queries"] | beam.ParDo(BandBuckets())
+        near = (
+            (routed["main"], answers)
+            | beam.Flatten().with_output_types(tuple[str, Article | BandAnswer])
+            | beam.ParDo(Decide(LshIndex)).with_outputs(DUPLICATES, main="main")
+        )
+        kept = near["main"] | "KeptUrls" >> beam.Map(lambda a: a.url)
+        assert_that(kept, equal_to([first.url, original.url, unrelated.url]), label="Kept")
+        copies = (
+            (by_text[DUPLICATES], near[DUPLICATES])
+            | "AllDuplicates" >> beam.Flatten()
+            | beam.Map(lambda d: (d.url, d.kind, d.canonical_url))
+        )
+        expected = [(same_text.url, "exact_text", first.url), (near_copy.url, "near", original.canonical_url)]
+        assert_that(copies, equal_to(expected), label="Copies")
