@@ -209,6 +209,10 @@ def lake_contents(output: Path) -> tuple[Counter[str], dict[str, str], dict[str,
     return Counter(url for url, _ in rows), {url: run for url, run in rows}, committed
 
 
+def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: rounded(after[name] - before.get(name, 0.0), 2) for name in sorted(after)}
+
+
 def _fresh(work: Path) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     (work / "lake").mkdir(parents=True)
@@ -240,7 +244,8 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
             if warm is None:
                 raise RuntimeError(f"the {len(initial)} initial entries were not all in the lake within {WARM_UP_CAP} s")
             result["warm_up_seconds"] = rounded(time.time() - started, 1)
-            t0, cpu0, polls0, not_modified0 = time.time(), child.tree.cpu_seconds(), site.site.polls, site.site.not_modified
+            t0, cpu0 = time.time(), child.tree.cpu_by_name()
+            polls0, not_modified0 = site.site.polls, site.site.not_modified
             site.run_poisson(p["rate"], seed=11)
             deadline = t0 + duration
             while time.time() < deadline and child.alive():
@@ -248,7 +253,7 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
             site.stop_publishing()
             measured = [e for e in site.published() if e.appeared >= t0]
             drained = watcher.wait_for({e.url for e in measured}, DRAIN_CAP, child.alive)
-            t1, cpu1 = time.time(), child.tree.cpu_seconds()
+            t1, cpu1 = time.time(), child.tree.cpu_by_name()
             polls, not_modified = site.site.polls - polls0, site.site.not_modified - not_modified0
             processes = child.tree.by_process()
             max_total_rss = child.tree.max_total_rss
@@ -260,6 +265,7 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
     seen = [watcher.seen[e.url] - e.appeared for e in measured if e.url in watcher.seen]
     by_commit = [committed[run_of[e.url]] - e.appeared for e in measured if run_of.get(e.url) in committed]
     in_lake = len(published & counts.keys())
+    cpu = sum(cpu1.values()) - sum(cpu0.values())
     result |= {
         "published": len(published),
         "published_measured": len(measured),
@@ -273,8 +279,9 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
         "latency_seconds": percentiles(seen),
         "latency_by_commit_record_seconds": percentiles(by_commit),
         "measured_seconds": rounded(t1 - t0, 1),
-        "cpu_seconds": rounded(cpu1 - cpu0, 2),
-        "cpu_ms_per_article": rounded((cpu1 - cpu0) * 1000 / len(measured), 1) if measured else None,
+        "cpu_seconds": rounded(cpu, 2),
+        "cpu_seconds_by_process": _delta(cpu0, cpu1),
+        "cpu_ms_per_article": rounded(cpu * 1000 / len(measured), 1) if measured else None,
         "feed_polls": polls,
         "feed_polls_per_second": rounded(polls / (t1 - t0), 1),
         "not_modified_share": rounded(not_modified / polls, 3) if polls else None,
@@ -333,19 +340,20 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
             site.run_poisson(p["rate"], seed=13)
             time.sleep(5)  # past the first round's tail
             own0 = sum(os.times()[:2])
-            t0, cpu0 = time.time(), child.tree.cpu_seconds()
+            t0, cpu0 = time.time(), child.tree.cpu_by_name()
             polls0, not_modified0 = site.site.polls, site.site.not_modified
             timeline = []
             while time.time() < t0 + p["seconds"] and child.alive():
                 time.sleep(5)
                 timeline.append([rounded(time.time() - t0, 1), site.site.polls - polls0])
-            t1, cpu1, own1 = time.time(), child.tree.cpu_seconds(), sum(os.times()[:2])
+            t1, cpu1, own1 = time.time(), child.tree.cpu_by_name(), sum(os.times()[:2])
             polls, not_modified = site.site.polls - polls0, site.site.not_modified - not_modified0
             processes = child.tree.by_process()
         finally:
             stopped = child.stop()
     rate = polls / (t1 - t0)
-    per_poll = (cpu1 - cpu0) / polls if polls else float("nan")
+    cpu = sum(cpu1.values()) - sum(cpu0.values())
+    per_poll = cpu / polls if polls else float("nan")
     steps = [b[1] - a[1] for a, b in zip([[0, 0], *timeline], timeline, strict=False)]
     return {
         **result,
@@ -358,8 +366,9 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
         "polls_per_second": rounded(rate, 1),
         "min_5s_polls_per_second": rounded(min(steps) / 5, 1) if steps else None,
         "not_modified_share": rounded(not_modified / polls, 3) if polls else None,
-        "cpu_seconds": rounded(cpu1 - cpu0, 2),
-        "cores_used": rounded((cpu1 - cpu0) / (t1 - t0), 2),
+        "cpu_seconds": rounded(cpu, 2),
+        "cpu_seconds_by_process": _delta(cpu0, cpu1),
+        "cores_used": rounded(cpu / (t1 - t0), 2),
         "cpu_ms_per_poll": rounded(per_poll * 1000, 3),
         "polls_per_cpu_second": rounded(1 / per_poll, 1) if polls else None,
         "site_cpu_seconds": rounded(own1 - own0, 2),

@@ -9,7 +9,7 @@ measured apart from the loopback site and the lake watcher, which run in the ben
 committed); ``batch`` runs ``newsbeam.pipeline.run.run`` over the feed list, a new run every
 ``every`` seconds (at once if the last one took longer), finishing the run in progress on SIGTERM.
 Both print one JSON line at the end. With ``"profile": PATH`` in the config every Python thread
-is profiled (cProfile, one profiler per thread, merged at exit) and the top functions written to PATH.
+is profiled (cProfile on thread CPU time, one profiler per thread, merged at exit) and the top functions written to PATH.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class ThreadProfiles:
         self._lock = threading.Lock()
 
     def _start(self, *args: Any) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU time of the thread, not wall time
         with self._lock:
             self.profiles.append(profile)
         profile.enable()  # replaces this hook in this thread

@@ -161,6 +161,16 @@ class ProcTree:
         with self._lock:
             return sum(self._cpu.values())
 
+    def cpu_by_name(self) -> dict[str, float]:
+        """CPU so far per process name (``python``, ``prism``), sampled now: take two and subtract."""
+        self.sample()
+        totals: dict[str, float] = {}
+        with self._lock:
+            for pid, cpu in self._cpu.items():
+                name = self._names.get(pid, "?")
+                totals[name] = totals.get(name, 0.0) + cpu
+        return totals
+
     def by_process(self) -> list[dict[str, Any]]:
         """Per process: name, CPU seconds, peak RSS MiB (``VmHWM``), as last sampled."""
         with self._lock:
