@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from streaming import kill_group, start_stream, urls_in_lake, wait_for
+from streaming import kill_and_restart, kill_group, start_stream, urls_in_lake, wait_for
 
 from bench.livesite import LiveSite
 from newsbeam.pipeline import lake_sql, runners
@@ -48,37 +46,9 @@ def test_stream_ingests_a_feed_update_and_stops_cleanly_on_sigterm(tmp_path: Pat
 
 
 def test_sigkill_mid_commit_and_at_random_moments_loses_nothing_and_writes_nothing_twice(tmp_path: Path) -> None:
-    output, feeds, log = tmp_path / "lake", tmp_path / "feeds.txt", tmp_path / "stream.log"
-    rng = random.Random(11)
     with LiveSite(feeds=4, hosts=2, initial=1) as site:
-        feeds.write_text("\n".join(site.feed_urls()) + "\n")
-        site.run_poisson(rate=1.5, seed=3)
-        # Two deaths inside a window's publish (after its first table's commit; after its journal),
-        # each rolled forward by the next start, then two at random moments.
-        for crash_at in ("mid_publish", "after_journal", None, None):
-            process = start_stream(feeds, output, log, crash_at=crash_at)
-            try:
-                if crash_at:
-                    process.wait(timeout=90)
-                else:
-                    wait_for(lambda: "started on" in log.read_text(errors="replace"), 60, "the stream to start", log)
-                    time.sleep(rng.uniform(3, 12))
-            finally:
-                kill_group(process)
-            assert process.returncode == -signal.SIGKILL, f"{crash_at or 'random'}: {process.returncode}"
-        site.stop_publishing()
-        published = {e.url for e in site.published()}
-        process = start_stream(feeds, output, log)
-        try:
-            wait_for(lambda: set(urls_in_lake(output)) >= published, 120, "every published entry", log)
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
-        finally:
-            if process.poll() is None:
-                kill_group(process)
-    counts = Counter(urls_in_lake(output))
+        counts, published, log = kill_and_restart(tmp_path, site, list)
     assert set(counts) == published, "nothing lost, nothing invented"
     assert max(counts.values()) == 1, f"written twice: {[u for u, n in counts.items() if n > 1]}"
     assert len(published) > 20, "the site kept publishing through the kills"
-    notes = log.read_text(errors="replace")
-    assert notes.count("had started publishing: finished it") >= 2, "journaled windows rolled forward on restart"
+    assert log.count("had started publishing: finished it") >= 2, "journaled windows rolled forward on restart"
