@@ -94,12 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser(
         "run",
-        help="run the pipeline over a feed list or a JSONL of fetched pages",
-        description="Run once over --feeds (OPML, text, YAML or TOML) or --input (JSONL of pages).",
+        help="run the pipeline over a feed list, a JSONL of fetched pages or WARC files",
+        description="Run once over --feeds (OPML, text, YAML or TOML), --input (JSONL of pages) "
+        "or --warc (WARC files, e.g. a Common Crawl backfill).",
     )
     source = run_parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--feeds", type=Path, help="feed list: OPML, plain text URLs, YAML or TOML")
     source.add_argument("--input", help="JSON Lines of fetched pages (a file or a glob)")
+    source.add_argument(
+        "--warc", help="WARC files of fetched pages, .warc or .warc.gz (a file or a quoted glob); always one part"
+    )
     run_parser.add_argument("--output", required=True, help="lake root folder (local path or gs://, s3://)")
     run_parser.add_argument("--run-id", default=None, help="run identifier (default: UTC time + random)")
     run_parser.add_argument(
@@ -182,6 +186,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         run_id=getattr(args, "run_id", None) or new_run_id(),
         feeds=tuple(load_feed_list(feeds_path)) if feeds_path else (),
         input_pattern=getattr(args, "input", None),
+        warc_pattern=getattr(args, "warc", None),
         http=http,
         top_entities=args.top_entities,
         salience_threshold=args.salience_threshold,

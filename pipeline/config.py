@@ -24,6 +24,8 @@ class RunConfig:
     run_id: str = field(default_factory=new_run_id)
     feeds: tuple[FeedSpec, ...] = ()
     input_pattern: str | None = None
+    warc_pattern: str | None = None
+    """``--warc``: WARC files (``.warc`` or ``.warc.gz``) whose HTML responses are the pages; always one part."""
     http: HttpConfig = field(default_factory=HttpConfig)
     top_entities: int = 10
     """At most this many entities per article go to the ``entities/`` table."""
@@ -46,4 +48,6 @@ class RunConfig:
             return {"input": self.input_pattern, "part": [dataclasses.asdict(piece) for piece in self.input_slices]}
         if self.input_pattern:
             return {"input": self.input_pattern}
+        if self.warc_pattern:
+            return {"warc": self.warc_pattern}
         return {"feeds": [spec.url for spec in self.feeds]}

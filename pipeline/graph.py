@@ -1,6 +1,6 @@
 """The newsbeam pipeline graph: named steps, in data-flow order.
 
-Read (feeds or JSONL) -> SkipSeen -> FetchPages -> Clean -> Deduplicate (exact) ->
+Read (feeds, JSONL or WARC) -> SkipSeen -> FetchPages -> Clean -> Deduplicate (exact) ->
 AgainstEarlierRuns -> NearEarlierRuns -> DeduplicateNear -> TagEntities -> AssignStories ->
 WriteLake, with every stage's dead letters flattened into one ``_dead_letter`` table, and the
 run's new state (feeds, seen URLs, MinHash signatures, stories) written beside the data.
@@ -44,6 +44,7 @@ from newsbeam.transforms.lake.write import WriteLake
 from newsbeam.transforms.read.feeds import FEED_STATE, ReadFeeds
 from newsbeam.transforms.read.jsonl import ReadInputPages
 from newsbeam.transforms.read.seen import SkipSeen
+from newsbeam.transforms.read.warc import ReadWarcPages
 from newsbeam.transforms.stories.stage import STATE as STORY_STATE
 from newsbeam.transforms.stories.stage import STORIES, AssignStories
 
@@ -80,10 +81,13 @@ def build(
     output = config.output
     dead_letters = []
     state_rows = []
-    if config.input_pattern:
-        pages = pipeline | "ReadInput" >> ReadInputPages(
-            config.input_pattern, spread=not one_worker(pipeline), slices=config.input_slices
-        )
+    if config.warc_pattern or config.input_pattern:
+        if config.warc_pattern:
+            pages = pipeline | "ReadWarc" >> ReadWarcPages(config.warc_pattern, spread=not one_worker(pipeline))
+        else:
+            pages = pipeline | "ReadInput" >> ReadInputPages(
+                str(config.input_pattern), spread=not one_worker(pipeline), slices=config.input_slices
+            )
         if not config.refetch:
             pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))}
     else:

@@ -17,13 +17,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+from types import ModuleType
+from urllib.parse import urlsplit
 
 import duckdb
 import duckdb_extension_delta
-from apache_beam.io.filesystems import FileSystems
+import duckdb_extension_httpfs
 
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import delta_schema, table_exists, table_uri
 from newsbeam.transforms.lake.migrate import refuse_legacy
 from newsbeam.transforms.lake.publish import RUNS
@@ -49,26 +52,51 @@ FROM (SELECT article_id, date, published, source, story_id, title, unnest(entiti
 """Every entity of every article (not only the salient ones ``entities`` keeps), one row each."""
 
 
-def delta_extension() -> str:
-    """Path of the ``delta`` extension installed by ``duckdb-extension-delta`` for this DuckDB."""
-    folder = os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions")
-    wanted = os.path.join(folder, f"v{duckdb.__version__}", "delta.duckdb_extension")
+def packaged_extension(module: ModuleType, name: str) -> str:
+    """Path of the DuckDB extension ``name`` that a ``duckdb-extension-<name>`` wheel installed."""
+    folder = os.path.join(os.path.dirname(str(module.__file__)), "extensions")
+    wanted = os.path.join(folder, f"v{duckdb.__version__}", f"{name}.duckdb_extension")
     if os.path.exists(wanted):
         return wanted
-    found = sorted(glob.glob(os.path.join(folder, "*", "delta.duckdb_extension")))
+    found = sorted(glob.glob(os.path.join(folder, "*", f"{name}.duckdb_extension")))
     raise ConfigError(
-        f"duckdb-extension-delta has no build for DuckDB {duckdb.__version__} (it has: "
+        f"duckdb-extension-{name} has no build for DuckDB {duckdb.__version__} (it has: "
         f"{', '.join(os.path.basename(os.path.dirname(f)) for f in found) or 'none'}): install the same version of both"
     )
 
 
+def delta_extension() -> str:
+    """Path of the ``delta`` extension installed by ``duckdb-extension-delta`` for this DuckDB."""
+    return packaged_extension(duckdb_extension_delta, "delta")
+
+
+def s3_secret() -> str:
+    """A DuckDB S3 secret from the standard ``AWS_*`` variables (what ``deltalake`` and newsbeam use)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    parts = urlsplit(endpoint) if endpoint else None
+    fields = {
+        "TYPE": "s3",
+        "PROVIDER": "config",
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    }
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        fields["SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
+    if parts is not None and parts.netloc:
+        fields.update(ENDPOINT=parts.netloc, URL_STYLE="path", USE_SSL="true" if parts.scheme == "https" else "false")
+    body = ", ".join(
+        f"{key} {value if key == 'TYPE' or key == 'PROVIDER' else _quoted(value)}" for key, value in fields.items()
+    )
+    return f"CREATE OR REPLACE SECRET newsbeam_s3 ({body})"
+
+
 def run_versions(output: str, run_id: str) -> dict[str, int]:
     """Every table's version right after ``run_id`` (from its run record)."""
-    path = FileSystems.join(output, RUNS, f"{run_id}.json")
-    if not FileSystems.exists(path):
+    path = storage.join(output, RUNS, f"{run_id}.json")
+    if not storage.exists(path):
         raise ConfigError(f"no run {run_id} in {output} (its record {path} does not exist)")
-    with FileSystems.open(path) as handle:
-        record = json.loads(handle.read().decode())
+    record = json.loads(storage.read_bytes(path).decode())
     return {str(name): int(version) for name, version in record.get("table_versions", {}).items()}
 
 
@@ -83,6 +111,9 @@ def connect(output: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
     """
     refuse_legacy(output)
     connection = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    if output.startswith(("s3://", "s3a://")):
+        connection.execute(f"LOAD {_quoted(packaged_extension(duckdb_extension_httpfs, 'httpfs'))}")
+        connection.execute(s3_secret())
     connection.execute(f"LOAD {_quoted(delta_extension())}")
     versions = run_versions(output, as_of) if as_of else None
     for table, view in VIEWS.items():

@@ -27,6 +27,7 @@ from newsbeam.transforms.lake.lock import RunLock
 from newsbeam.transforms.lake.migrate import migrate, refuse_legacy
 from newsbeam.transforms.lake.publish import PublishedRun, abandon_run, begin_run, publish_run, recover
 from newsbeam.transforms.lake.state import load_feed_states
+from newsbeam.transforms.read.warc import warc_files
 
 logger = logging.getLogger("newsbeam")
 
@@ -131,7 +132,11 @@ def part_size(config: RunConfig, options: PipelineOptions) -> int:
 
 
 def parts_of(config: RunConfig, options: PipelineOptions) -> list[RunConfig]:
-    """The run as one config, or, for a large ``--input``, one config per part with its own run id."""
+    """The run as one config, or, for a large ``--input``, one config per part with its own run id.
+
+    A ``--warc`` run is always one part: a WARC has no cheap record count to cut at (gzip members
+    must be read to be counted), so split a large backfill by running its files in several runs.
+    """
     size = part_size(config, options)
     if not config.input_pattern or config.input_slices or size == 0:
         return [config]
@@ -152,8 +157,14 @@ def run(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     runs as consecutive parts (``pipeline.parts``), each published like a run of its own, so
     a crash loses only the part in progress and the rerun skips what earlier parts published.
     """
-    if not config.feeds and not config.input_pattern:
-        raise ConfigError("nothing to read: give --feeds FILE or --input FILE.jsonl")
+    given = {"--feeds": config.feeds, "--input": config.input_pattern, "--warc": config.warc_pattern}
+    sources = [name for name, value in given.items() if value]
+    if not sources:
+        raise ConfigError("nothing to read: give --feeds FILE, --input FILE.jsonl or --warc 'FILES.warc.gz'")
+    if len(sources) > 1:
+        raise ConfigError(f"give one of {' and '.join(sources)}, not both")
+    if config.warc_pattern:
+        warc_files(config.warc_pattern)  # a pattern matching nothing is a mistake, not an empty run
     check_output(config.output)
     refuse_legacy(config.output)
     options = pipeline_options(beam_args)

@@ -35,7 +35,7 @@ from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.lock import RunLock
 from newsbeam.transforms.lake.migrate import refuse_legacy
 from newsbeam.transforms.lake.publish import recover
-from newsbeam.transforms.stream.commit import _mark, _marked_at, drained_path, stop_path
+from newsbeam.transforms.stream.commit import drained_path, mark, marked_at, stop_path
 
 logger = logging.getLogger("newsbeam")
 
@@ -159,14 +159,14 @@ def _watch(
         report(status_line(config.stream_id, live_counters(result)))
         lock.touch()
     report(f"stream {config.stream_id}: stopping; polling stopped, committing what is held")
-    _mark(stop_path(config.output, config.stream_id))
+    mark(stop_path(config.output, config.stream_id))
     deadline = time.monotonic() + config.commit_interval * 2 + DRAIN_GRACE
     drained = drained_path(config.output, config.stream_id)
-    while _marked_at(drained) is None and time.monotonic() < deadline:
+    while marked_at(drained) is None and time.monotonic() < deadline:
         if PipelineState.is_terminal(result.state):
             break
         time.sleep(0.2)
-    clean = _marked_at(drained) is not None
+    clean = marked_at(drained) is not None
     report(status_line(config.stream_id, live_counters(result)))
     result.cancel()
     report(

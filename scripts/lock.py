@@ -34,7 +34,7 @@ def build_requirements() -> list[str]:
         return list(tomllib.load(handle)["build-system"]["requires"])
 
 
-def compile_lock(inputs: list[str], output: Path, extra: list[str]) -> None:
+def compile_lock(inputs: list[str], output: Path, extra: list[str], compile_command: str = "make lock") -> None:
     command = [
         sys.executable,
         "-m",
@@ -48,7 +48,7 @@ def compile_lock(inputs: list[str], output: Path, extra: list[str]) -> None:
         "--python-platform",
         PLATFORM,
         "--custom-compile-command",
-        "make lock",
+        compile_command,
         "--quiet",
         "-o",
         str(output),

@@ -24,7 +24,7 @@ FAST = [
 
 
 def start_stream(
-    feeds: Path, output: Path, log: Path, extra: Sequence[str] = (), crash_at: str | None = None
+    feeds: Path, output: Path | str, log: Path, extra: Sequence[str] = (), crash_at: str | None = None
 ) -> subprocess.Popen[bytes]:
     """``newsbeam stream`` in its own process group (so a kill takes Prism with it), output to ``log``.
 

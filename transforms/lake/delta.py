@@ -13,18 +13,17 @@ strings) and live only in the folder names and the log, never inside the files, 
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties, Transaction
 
 from newsbeam.schemas.lake import TABLES
+from newsbeam.transforms.lake import storage
 
 RUN_ID_KEY = "newsbeam.run_id"
 """Commit metadata naming the run that made a commit (shown in ``DESCRIBE HISTORY``)."""
@@ -144,15 +143,7 @@ def live_files(output: str, tables: Iterable[str] | None = None) -> dict[str, li
 def latest_version(output: str, table: str) -> int | None:
     """The table's newest commit number, from the names in ``_delta_log`` (no snapshot loaded:
     loading one materialises every live file, 220 ms at 54k files)."""
-    log = posixpath.join(table_uri(output, table), "_delta_log")
-    if "://" in output:
-        if not FileSystems.exists(log):
-            return None
-        names = [m.path.rsplit("/", 1)[-1] for m in FileSystems.match([f"{log}/*.json"])[0].metadata_list]
-    elif os.path.isdir(log):
-        names = os.listdir(log)
-    else:
-        return None
+    names = storage.names(posixpath.join(table_uri(output, table), "_delta_log"))
     versions = [int(name[:20]) for name in names if name.endswith(".json") and name[:20].isdigit()]
     return max(versions) if versions else None
 

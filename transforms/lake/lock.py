@@ -11,9 +11,9 @@ commits, so compaction and readers need no lock. What it does not give is one wr
 committed, and a second run reading the same state would ingest the same articles twice. The
 lock also makes one process the owner of crash recovery (``transforms.lake.publish.recover``).
 
-Local and network filesystems only; object stores (gs://, s3://) need their own
-preconditions (a conditional put of the lock object) and are refused with a clear message
-rather than locked unsafely.
+On an object store (s3://, gs://, az://) the lock object is created with a conditional PUT
+(``If-None-Match: *``), which the store answers with 412 when the object exists: the same
+exclusivity as ``O_EXCL``. A long holder (a stream) refreshes it, so its age says it is alive.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from newsbeam.transforms.errors import LockHeldError
+from newsbeam.transforms.lake import storage
 
 LOCK_FILE = "_lock"
 DEFAULT_STALE_AFTER = 6 * 3600.0
@@ -45,22 +46,17 @@ class RunLock:
     """``with RunLock(output, run_id):`` holds the lake's lock for the duration of a run."""
 
     def __init__(self, output: str, run_id: str, stale_after: float = DEFAULT_STALE_AFTER) -> None:
-        if "://" in output:
-            raise LockHeldError(
-                f"cannot lock {output}: locking is implemented for local and network filesystems only; "
-                "run one newsbeam at a time by other means (e.g. the scheduler's concurrency limit)"
-            )
-        self.path = os.path.join(output, LOCK_FILE)
+        self.path = storage.join(output, LOCK_FILE)
         self.run_id = run_id
         self.stale_after = stale_after
         self.held = False
         self.notes: list[str] = []
+        self._payload = b""
 
     def owner(self) -> dict[str, Any] | None:
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data: dict[str, Any] = json.load(handle)
-                return data
+            data: dict[str, Any] = json.loads(storage.read_bytes(self.path).decode())
+            return data
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -69,53 +65,51 @@ class RunLock:
     def is_stale(self, owner: dict[str, Any]) -> bool:
         if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
             return not _alive(owner["pid"])
-        try:
-            age = datetime.now(timezone.utc).timestamp() - os.path.getmtime(self.path)
-        except FileNotFoundError:
+        entry = storage.head(self.path)
+        if entry is None:
             return True
-        return age > self.stale_after
+        return datetime.now(timezone.utc).timestamp() - entry.modified > self.stale_after
 
     def acquire(self) -> list[str]:
         """Take the lock; returns notes (e.g. a stale lock taken over). Raises ``LockHeldError``."""
-        notes = []
+        notes: list[str] = []
+        self._payload = json.dumps(
+            {
+                "run_id": self.run_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": datetime.now(timezone.utc).isoformat(),
+            }
+        ).encode()
         for _ in range(2):
-            try:
-                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self.owner()
-                if owner is None:
-                    continue
-                if not self.is_stale(owner):
-                    raise LockHeldError(
-                        f"another newsbeam run holds {self.path} (run {owner.get('run_id', '?')}, "
-                        f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}, since "
-                        f"{owner.get('started_at', '?')}); wait for it, or delete the file if that run is gone"
-                    ) from None
-                notes.append(f"took over a stale lock of run {owner.get('run_id', '?')}")
-                os.unlink(self.path)
+            if storage.create_exclusive(self.path, self._payload):
+                self.held = True
+                return notes
+            owner = self.owner()
+            if owner is None:
                 continue
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(
-                    {
-                        "run_id": self.run_id,
-                        "host": socket.gethostname(),
-                        "pid": os.getpid(),
-                        "started_at": datetime.now(timezone.utc).isoformat(),
-                    },
-                    handle,
-                )
-            self.held = True
-            return notes
+            if not self.is_stale(owner):
+                raise LockHeldError(
+                    f"another newsbeam run holds {self.path} (run {owner.get('run_id', '?')}, "
+                    f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}, since "
+                    f"{owner.get('started_at', '?')}); wait for it, or delete the file if that run is gone"
+                ) from None
+            notes.append(f"took over a stale lock of run {owner.get('run_id', '?')}")
+            storage.delete([self.path])
         raise LockHeldError(f"could not take {self.path}: another run keeps creating it")
 
     def touch(self) -> None:
         """Show a long holder (a stream) is alive to other hosts, which judge staleness by age."""
-        if self.held:
+        if not self.held:
+            return
+        if storage.is_local(self.path):
             os.utime(self.path)
+        elif (self.owner() or {}).get("run_id") == self.run_id:
+            storage.write_bytes(self.path, self._payload)
 
     def release(self) -> None:
         if self.held and (self.owner() or {}).get("run_id") == self.run_id:
-            os.unlink(self.path)
+            storage.delete([self.path])
         self.held = False
 
     def __enter__(self) -> RunLock:

@@ -88,7 +88,10 @@ def live_legacy_files(output: str) -> dict[str, list[str]]:
 def migrate(output: str) -> dict[str, int]:
     """Commit the old catalog's live files to Delta tables; returns files committed per table."""
     if not is_local(output):
-        raise ConfigError("migrate works on local lakes: copy the lake to disk, migrate it, copy it back")
+        raise ConfigError(
+            f"nothing to migrate at {output}: newsbeam 0.1 refused object stores (its lock did), so a lake "
+            "there was written in the Delta format"
+        )
     if not is_legacy_lake(output):
         raise ConfigError(f"{output} holds no newsbeam 0.1 manifests (_runs/*.json): nothing to migrate")
     staging = os.path.join(output, "_staging")

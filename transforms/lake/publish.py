@@ -33,9 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from newsbeam.schemas.lake import SCHEMA_VERSION, TABLES
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.crash import crash_point
 from newsbeam.transforms.lake.delta import (
     WrittenFile,
@@ -47,7 +46,7 @@ from newsbeam.transforms.lake.delta import (
     table_uri,
     table_versions,
 )
-from newsbeam.transforms.lake.write import is_local, listing_path, read_listing
+from newsbeam.transforms.lake.write import listing_path, read_listing
 
 JOURNAL = "_journal"
 RUNS = "_runs"
@@ -77,31 +76,20 @@ class PublishedRun:
 
 
 def _write_atomically(path: str, payload: Mapping[str, Any]) -> None:
-    temporary = f"{path}.tmp"
-    if is_local(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
-    if is_local(path):
-        os.replace(temporary, path)
-    else:
-        FileSystems.rename([temporary], [path])
+    storage.write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
 
 
 def _read_json(path: str) -> Any:
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode())
+    return json.loads(storage.read_bytes(path).decode())
 
 
 def _delete(paths: Iterable[str]) -> None:
-    existing = [path for path in paths if FileSystems.exists(path)]
-    if existing:
-        FileSystems.delete(existing)
+    storage.delete(list(paths))
 
 
 def _writer_record(output: str) -> dict[str, Any]:
-    path = FileSystems.join(output, JOURNAL, WRITER_ID)
-    return dict(_read_json(path)) if FileSystems.exists(path) else {}
+    path = storage.join(output, JOURNAL, WRITER_ID)
+    return dict(_read_json(path)) if storage.exists(path) else {}
 
 
 def writer_id(output: str) -> str:
@@ -110,7 +98,7 @@ def writer_id(output: str) -> str:
     if "writer_id" in record:
         return str(record["writer_id"])
     value = f"newsbeam-{secrets.token_hex(8)}"
-    _write_atomically(FileSystems.join(output, JOURNAL, WRITER_ID), {"writer_id": value})
+    _write_atomically(storage.join(output, JOURNAL, WRITER_ID), {"writer_id": value})
     return value
 
 
@@ -130,18 +118,18 @@ def next_sequence(output: str, writer: str) -> int:
 def _advance(output: str, writer: str, sequence: int) -> None:
     """Record ``sequence`` as committed (never moving backwards)."""
     last = int(_writer_record(output).get("last_sequence", 0))
-    path = FileSystems.join(output, JOURNAL, WRITER_ID)
+    path = storage.join(output, JOURNAL, WRITER_ID)
     _write_atomically(path, {"writer_id": writer, "last_sequence": max(last, sequence)})
 
 
 def is_published(output: str, run_id: str) -> bool:
     """True once ``run_id`` is fully published (its ``_runs`` record exists): publishing it again is a no-op."""
-    return bool(FileSystems.exists(FileSystems.join(output, RUNS, f"{run_id}.json")))
+    return bool(storage.exists(storage.join(output, RUNS, f"{run_id}.json")))
 
 
 def begin_run(output: str, run_id: str) -> None:
     """Mark the run as started, so a crash before its journal is rolled back (its files deleted)."""
-    _write_atomically(FileSystems.join(output, JOURNAL, f"{run_id}.started"), {"run_id": run_id})
+    _write_atomically(storage.join(output, JOURNAL, f"{run_id}.started"), {"run_id": run_id})
 
 
 def publish_run(
@@ -162,7 +150,7 @@ def publish_run(
         "committed_at_ms": int(time.time() * 1000),
         "files": by_table,
     }
-    _write_atomically(FileSystems.join(output, JOURNAL, f"{run_id}.json"), journal)
+    _write_atomically(storage.join(output, JOURNAL, f"{run_id}.json"), journal)
     crash_point("after_journal")
     return _roll_forward(output, journal)
 
@@ -175,23 +163,23 @@ def _roll_forward(output: str, journal: Mapping[str, Any]) -> PublishedRun:
         items = [WrittenFile(**item) for item in journal["files"].get(name, ())]
         if not items:
             continue
-        paths.extend(FileSystems.join(table_uri(output, name), item.relative) for item in items)
+        paths.extend(storage.join(table_uri(output, name), item.relative) for item in items)
         actions = [add_action(item, int(journal["committed_at_ms"])) for item in items]
         commit_files(ensure_table(output, name), name, actions, writer, sequence, run_id)
         committed += 1
         if committed == 1:
             crash_point("mid_publish")
-    record_path = FileSystems.join(output, RUNS, f"{run_id}.json")
+    record_path = storage.join(output, RUNS, f"{run_id}.json")
     record = {key: value for key, value in journal.items() if key != "files"}
-    record["files"] = sorted(os.path.relpath(path, output) if is_local(output) else path for path in paths)
+    record["files"] = sorted(os.path.relpath(path, output) if storage.is_local(output) else path for path in paths)
     record["table_versions"] = table_versions(output)
     _write_atomically(record_path, record)
     _advance(output, writer, sequence)
     crash_point("after_manifest")
     _delete(
         [
-            FileSystems.join(output, JOURNAL, f"{run_id}.json"),
-            FileSystems.join(output, JOURNAL, f"{run_id}.started"),
+            storage.join(output, JOURNAL, f"{run_id}.json"),
+            storage.join(output, JOURNAL, f"{run_id}.started"),
             listing_path(output, run_id),
         ]
     )
@@ -203,32 +191,26 @@ def _uncommitted_files(output: str, run_id: str) -> list[str]:
     marker = f"part-{run_id}-"
     found: list[str] = []
     for name in TABLES:
-        root = table_uri(output, name)
-        if is_local(root):
-            for folder, _, names in os.walk(root):
-                found.extend(os.path.join(folder, n) for n in names if n.startswith(marker))
-        elif FileSystems.exists(root):
-            pattern = FileSystems.join(root, "**", f"{marker}*")
-            found.extend(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        for entry in storage.files_under(table_uri(output, name)):
+            if entry.path.rsplit("/", 1)[-1].startswith(marker):
+                found.append(entry.path)
     return found
 
 
 def abandon_run(output: str, run_id: str) -> int:
     """Roll back a run that failed before its journal: delete its uncommitted files; returns how many."""
     orphans = _uncommitted_files(output, run_id)
-    _delete([*orphans, listing_path(output, run_id), FileSystems.join(output, JOURNAL, f"{run_id}.started")])
+    _delete([*orphans, listing_path(output, run_id), storage.join(output, JOURNAL, f"{run_id}.started")])
     return len(orphans)
 
 
 def recover(output: str) -> list[str]:
     """Finish or undo runs that died before completing; returns what was done, for the log."""
-    folder = FileSystems.join(output, JOURNAL)
-    if not FileSystems.exists(folder):
-        return []
-    names = [m.path.rsplit("/", 1)[-1] for m in FileSystems.match([FileSystems.join(folder, "*")])[0].metadata_list]
+    folder = storage.join(output, JOURNAL)
+    names = storage.names(folder)
     done = []
     for name in sorted(n for n in names if n.endswith(".json")):
-        _roll_forward(output, _read_json(FileSystems.join(folder, name)))
+        _roll_forward(output, _read_json(storage.join(folder, name)))
         done.append(f"run {name[: -len('.json')]} had started publishing: finished it")
     for name in sorted(n for n in names if n.endswith(".started")):
         run_id = name[: -len(".started")]

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from newsbeam.schemas.records import FeedState
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import live_files
 
 NEAR_HORIZON_DAYS = 7
@@ -30,8 +30,10 @@ SeenArticle = tuple[str, str]
 
 def _tables(paths: list[str], columns: list[str]) -> Iterator[pa.Table]:
     for path in paths:
-        with FileSystems.open(path) as handle:
-            yield pq.read_table(handle, columns=columns)
+        if storage.is_local(path):
+            yield pq.read_table(path, columns=columns)
+        else:
+            yield pq.read_table(pa.BufferReader(storage.read_bytes(path)), columns=columns)
 
 
 def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:

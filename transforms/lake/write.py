@@ -18,8 +18,9 @@ the whole run succeeded (a reader of the log never sees an uncommitted file). Fi
 the run id, so no run can overwrite another run's file, and a run that died before committing
 is cleaned up by name.
 
-Paths go through Beam's ``FileSystems``, so the same code writes to gs:// or s3://; local
-paths take a direct route (no Python file wrapper), which matters at one file per partition.
+Paths go through ``transforms.lake.storage``, so the same code writes to s3://, gs:// or az://
+(a file is built in memory and PUT whole); local paths are written directly, which matters at one
+file per partition.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.base import counter
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.crash import crash_point
 from newsbeam.transforms.lake.delta import WrittenFile
 from newsbeam.transforms.lake.rows import LakeRow
@@ -63,9 +64,7 @@ def file_name(run_id: str, index: int) -> str:
     return f"part-{run_id}-{index:04d}.parquet"
 
 
-def is_local(path: str) -> bool:
-    """A plain filesystem path (no ``scheme://``): written and moved with ``os`` directly."""
-    return "://" not in path
+is_local = storage.is_local
 
 
 def write_group(name: str) -> str:
@@ -94,7 +93,9 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 def file_size(path: str) -> int:
     if is_local(path):
         return os.path.getsize(path)
-    return int(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+    entry = storage.head(path)
+    assert entry is not None, f"{path} was just written"
+    return entry.size
 
 
 class _PartitionFiles:
@@ -104,21 +105,21 @@ class _PartitionFiles:
         self.spec = TABLES[table]
         self.run_id = run_id
         self.table, self.partition = table, partition
-        folder = FileSystems.join(output, self.spec.folder)
-        self.dir = FileSystems.join(folder, partition) if partition else folder
+        folder = storage.join(output, self.spec.folder)
+        self.dir = storage.join(folder, partition) if partition else folder
         self.written: list[WrittenFile] = []
         self.writer: pq.ParquetWriter | None = None
         self.handle: Any = None
         self.rows_in_file = 0
 
     def _open(self, rows: int) -> None:
-        path = FileSystems.join(self.dir, file_name(self.run_id, len(self.written)))
+        path = storage.join(self.dir, file_name(self.run_id, len(self.written)))
         sink: Any = path
         if is_local(path):
             os.makedirs(self.dir, exist_ok=True)
         else:
-            self.handle = FileSystems.create(path)
-            sink = pa.PythonFile(self.handle, mode="w")
+            self.handle = pa.BufferOutputStream()  # PUT whole on close: an object store has no append
+            sink = self.handle
         self.writer = pq.ParquetWriter(
             sink, self.spec.schema, compression=self.spec.compression, use_dictionary=rows >= DICTIONARY_MIN_ROWS
         )
@@ -140,11 +141,12 @@ class _PartitionFiles:
     def close(self) -> list[WrittenFile]:
         if self.writer is not None:
             self.writer.close()
-            if self.handle is not None:
-                self.handle.close()
             name = file_name(self.run_id, len(self.written))
+            path = storage.join(self.dir, name)
+            if self.handle is not None:
+                storage.write_bytes(path, self.handle.getvalue().to_pybytes())
             relative = f"{self.partition}/{name}" if self.partition else name
-            size = file_size(FileSystems.join(self.dir, name))
+            size = file_size(path)
             self.written.append(WrittenFile(self.table, relative, size, self.rows_in_file))
         self.writer, self.handle = None, None
         return self.written
@@ -261,27 +263,23 @@ class _WriteGroup(beam.DoFn):  # type: ignore[misc]
 
 def listing_path(output: str, run_id: str) -> str:
     """Where a run's pipeline records the files it wrote: what the driver then commits."""
-    return FileSystems.join(output, LISTINGS, f"{run_id}.json")
+    return storage.join(output, LISTINGS, f"{run_id}.json")
 
 
 def record_listing(files: list[WrittenFile], output: str, run_id: str) -> int:
     """Write the run's file list (one JSON, rewritten whole if the step is retried)."""
     path = listing_path(output, run_id)
     payload = json.dumps([dataclasses.asdict(f) for f in sorted(files, key=lambda f: (f.table, f.relative))])
-    if is_local(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileSystems.create(path) as handle:
-        handle.write(payload.encode())
+    storage.write_bytes(path, payload.encode())
     return len(files)
 
 
 def read_listing(output: str, run_id: str) -> list[WrittenFile]:
     """The files a run's pipeline wrote (empty when it never got that far)."""
     path = listing_path(output, run_id)
-    if not FileSystems.exists(path):
+    if not storage.exists(path):
         return []
-    with FileSystems.open(path) as handle:
-        return [WrittenFile(**item) for item in json.loads(handle.read().decode())]
+    return [WrittenFile(**item) for item in json.loads(storage.read_bytes(path).decode())]
 
 
 class WriteLake(beam.PTransform):  # type: ignore[misc]

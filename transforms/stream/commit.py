@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder, VarIntCoder
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -49,6 +47,7 @@ from newsbeam.schemas.records import Article, DeadLetter, Duplicate, FeedState
 from newsbeam.transforms.base import METRICS_NAMESPACE, counter
 from newsbeam.transforms.dedup.near import state_row
 from newsbeam.transforms.entities.tagger import salient
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.publish import begin_run, is_published, publish_run
 from newsbeam.transforms.lake.rows import (
     LakeRow,
@@ -179,29 +178,27 @@ def commit_window(output: str, run_id: str, rows: Sequence[LakeRow], manifest: d
 
 def stop_path(output: str, stream_id: str) -> str:
     """Marker the driver writes on SIGTERM: polling stops, the committer drains."""
-    return FileSystems.join(output, "_stream", stream_id, "stop")
+    return storage.join(output, "_stream", stream_id, "stop")
 
 
 def drained_path(output: str, stream_id: str) -> str:
     """Marker the committer writes once, after a stop, a window closed with nothing left to commit."""
-    return FileSystems.join(output, "_stream", stream_id, "drained")
+    return storage.join(output, "_stream", stream_id, "drained")
 
 
-def _mark(path: str) -> None:
-    if "://" not in path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileSystems.create(path) as handle:
-        handle.write(str(time.time()).encode())
+def mark(path: str) -> None:
+    """Write a marker holding the time it was set."""
+    storage.write_bytes(path, str(time.time()).encode())
 
 
-def _marked_at(path: str) -> float | None:
-    if not FileSystems.exists(path):
+def marked_at(path: str) -> float | None:
+    """When the marker at ``path`` was set, or None if it is not."""
+    if not storage.exists(path):
         return None
-    with FileSystems.open(path) as handle:
-        try:
-            return float(handle.read().decode())
-        except ValueError:
-            return 0.0
+    try:
+        return float(storage.read_bytes(path).decode())
+    except (ValueError, FileNotFoundError):
+        return 0.0
 
 
 class CommitWindows(beam.DoFn):  # type: ignore[misc]
@@ -253,7 +250,7 @@ class CommitWindows(beam.DoFn):  # type: ignore[misc]
         config = self.config
         now = time.time()
         items = list(pending.read())
-        stopping = _marked_at(stop_path(config.output, config.stream_id))
+        stopping = marked_at(stop_path(config.output, config.stream_id))
         seq = (sequence.read() or 0) + 1
         run_id = window_run_id(config.stream_id, seq)
         if items:
@@ -285,6 +282,6 @@ class CommitWindows(beam.DoFn):  # type: ignore[misc]
         oldest.clear()
         self.lag.set(0)
         if stopping is not None and now >= stopping + 2:
-            _mark(drained_path(config.output, config.stream_id))
+            mark(drained_path(config.output, config.stream_id))
         # Re-armed even when empty: after a stop the drained marker needs a firing with nothing left.
         flush.set(Timestamp.of(now + config.commit_interval))

@@ -28,7 +28,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
@@ -39,6 +38,7 @@ from newsbeam.transforms.errors import FeedParseError, FetchError, HTTPStatusErr
 from newsbeam.transforms.fetch.concurrent import fetch_many
 from newsbeam.transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
 from newsbeam.transforms.fetch.politeness import PoliteClient
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.state import next_feed_state
 from newsbeam.transforms.read.feed_parser import ParsedFeed, parse_feed
 from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput
@@ -93,7 +93,7 @@ class _ReadFeedList(beam.DoFn):  # type: ignore[misc]
         self._cached: tuple[float, list[Shard]] | None = None
 
     def process(self, tick: Any) -> Iterator[Shard]:
-        if FileSystems.exists(self.stop_marker):
+        if storage.exists(self.stop_marker):
             return
         try:
             mtime = os.path.getmtime(self.path)
