@@ -96,7 +96,7 @@ def live_counters(result: PipelineResult) -> dict[str, int]:
 def status_line(stream_id: str, values: dict[str, int]) -> str:
     parts = [f"{label} {values.get(name, 0):,}" for name, label in STATUS_COUNTERS]
     lag = values.get("uncommitted_lag_ms", 0) / 1000
-    return f"stream {stream_id}: " + ", ".join(parts) + f", oldest uncommitted {lag:.1f} s"
+    return f"stream {stream_id}: " + ", ".join(parts) + f", oldest wait in the last window {lag:.1f} s"
 
 
 class StopSignal:

@@ -23,7 +23,7 @@ from newsbeam.transforms.errors import HTTPStatusError
 from newsbeam.transforms.fetch.http import HttpResponse
 from newsbeam.transforms.lake.state import SeenState
 from newsbeam.transforms.stories.index import StoryIndex
-from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_rows
+from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_end, window_rows
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key
 from newsbeam.transforms.stream.near import (
     BandAnswer,
@@ -35,7 +35,16 @@ from newsbeam.transforms.stream.near import (
     band_queries,
     decision,
 )
-from newsbeam.transforms.stream.poll import FeedSchedule, PollConfig, after_poll, by_shard, reconcile
+from newsbeam.transforms.stream.poll import (
+    REPORT_EVERY,
+    FeedSchedule,
+    PollConfig,
+    after_poll,
+    by_shard,
+    is_stale,
+    reconcile,
+    worth_reporting,
+)
 
 needs_prism = pytest.mark.skipif(runners.prism_binary() is None, reason=runners.install_hint())
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma tau upsilon".split()
@@ -224,3 +233,18 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
         )
         expected = [(same_text.url, "exact_text", first.url), (near_copy.url, "near", original.canonical_url)]
         assert_that(copies, equal_to(expected), label="Copies")
+
+
+def test_a_304_is_reported_only_when_it_changes_something_or_every_five_minutes() -> None:
+    before = FeedState("https://a/feed", etag='"1"', last_status=304, last_attempt_at=FETCHED)
+    later = FeedState("https://a/feed", etag='"1"', last_status=304, last_attempt_at=FETCHED + timedelta(seconds=5))
+    assert not worth_reporting(before, later, reported=1000.0, now=1010.0)
+    assert worth_reporting(before, later, reported=1000.0, now=1000.0 + REPORT_EVERY)
+    changed = FeedState("https://a/feed", etag='"2"', last_status=200, last_attempt_at=later.last_attempt_at)
+    assert worth_reporting(before, changed, reported=1000.0, now=1010.0)
+
+
+def test_commit_windows_are_aligned_and_late_ticks_are_stale() -> None:
+    assert window_end(12.0, 5.0) == 15.0 and window_end(15.0, 5.0) == 20.0
+    assert not is_stale(tick=100.0, now=104.0, interval=0.5)
+    assert is_stale(tick=100.0, now=106.0, interval=0.5), "more than 5 s behind"

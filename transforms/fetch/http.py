@@ -371,8 +371,14 @@ class HttpxClient:
                         response.status_code,
                     )
                 fetched_at = datetime.now(UTC)
-                # A 304 has no body by definition; nothing to read, decode or parse.
-                body = b"" if response.status_code == 304 else _read_body(response, url, cfg, deadline)
+                # A 304 has no body by definition; nothing to decode or parse. Reading the empty stream
+                # still matters: an unread response is closed with its connection, and a stream of
+                # polls that mostly answer 304 would open a new TCP connection for every one.
+                if response.status_code == 304:
+                    response.read()
+                    body = b""
+                else:
+                    body = _read_body(response, url, cfg, deadline)
             except httpx.HTTPError as error:
                 raise _mapped(error, current, url, cfg, deadline) from error
             finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,11 @@ class CommitConfig:
 def to_window(record: Pending) -> tuple[str, Pending]:
     """Every record under the one key of the committer."""
     return WINDOW_KEY, record
+
+
+def window_end(now: float, interval: float) -> float:
+    """The end of the commit window ``now`` falls in (windows aligned to multiples of ``interval``)."""
+    return (math.floor(now / interval) + 1) * interval
 
 
 def window_run_id(stream_id: str, sequence: int) -> str:
@@ -208,8 +214,6 @@ class CommitWindows(beam.DoFn):  # type: ignore[misc]
     SEQUENCE = ReadModifyWriteStateSpec("sequence", VarIntCoder())
     STORIES = ReadModifyWriteStateSpec("stories", PickleCoder())
     SNAPSHOT_AT = ReadModifyWriteStateSpec("snapshot_at", PickleCoder())
-    OLDEST = ReadModifyWriteStateSpec("oldest", PickleCoder())
-    ARMED = ReadModifyWriteStateSpec("armed", VarIntCoder())
     FLUSH = TimerSpec("flush", TimeDomain.REAL_TIME)
 
     def __init__(self, config: CommitConfig, load_story_records: Any) -> None:
@@ -221,20 +225,14 @@ class CommitWindows(beam.DoFn):  # type: ignore[misc]
         self,
         element: tuple[str, Pending],
         pending: Any = beam.DoFn.StateParam(PENDING),
-        oldest: Any = beam.DoFn.StateParam(OLDEST),
-        armed: Any = beam.DoFn.StateParam(ARMED),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
     ) -> Iterator[str]:
+        # Blind writes only: Prism gives no state cache, so every read is a round trip, and this one
+        # key receives every record of the stream. The timer goes to the end of the current window
+        # (aligned to the interval), so setting it again and again moves nothing.
         now = time.time()
-        first = oldest.read()
-        if first is None:
-            oldest.write(now)
-            first = now
-        if not armed.read():
-            armed.write(1)
-            flush.set(Timestamp.of(now + self.config.commit_interval))
-        pending.add(element[1])
-        self.lag.set(int((now - first) * 1000))
+        pending.add((now, element[1]))
+        flush.set(Timestamp.of(window_end(now, self.config.commit_interval)))
         return iter(())
 
     @on_timer(FLUSH)
@@ -244,44 +242,42 @@ class CommitWindows(beam.DoFn):  # type: ignore[misc]
         sequence: Any = beam.DoFn.StateParam(SEQUENCE),
         stories: Any = beam.DoFn.StateParam(STORIES),
         snapshot_at: Any = beam.DoFn.StateParam(SNAPSHOT_AT),
-        oldest: Any = beam.DoFn.StateParam(OLDEST),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
     ) -> Iterator[str]:
         config = self.config
         now = time.time()
-        items = list(pending.read())
+        arrived = list(pending.read())
+        items = [record for _, record in arrived]
         stopping = marked_at(stop_path(config.output, config.stream_id))
-        seq = (sequence.read() or 0) + 1
-        run_id = window_run_id(config.stream_id, seq)
         if items:
+            seq = (sequence.read() or 0) + 1
+            run_id = window_run_id(config.stream_id, seq)
             index = stories.read()
             if index is None:
                 index = StoryIndex.from_records(self.load_story_records(), config.stories)
             last_snapshot = snapshot_at.read() or 0.0
             snapshot = stopping is not None or now - last_snapshot >= config.state_interval
             rows = window_rows(items, index, run_id, config, snapshot)
-            started = datetime.now(timezone.utc)
             manifest = {
-                "started_at": started.isoformat(),
+                "started_at": datetime.fromtimestamp(min(t for t, _ in arrived), timezone.utc).isoformat(),
                 "finished_at": datetime.now(timezone.utc).isoformat(),
                 "inputs": {"stream": config.stream_id, "window": seq},
                 "counters": {"rows": len(rows)},
                 "recovered": [],
             }
             files = commit_window(config.output, run_id, rows, manifest)
-            articles = sum(1 for row in rows if row.table == "articles")
             counter("windows_committed").inc()
-            counter("articles_committed").inc(articles)
+            counter("articles_committed").inc(sum(1 for row in rows if row.table == "articles"))
             counter("files_committed").inc(files)
+            # How long the oldest record of this window waited for its commit.
+            self.lag.set(int((time.time() - min(t for t, _ in arrived)) * 1000))
             stories.write(index)
             if snapshot:
                 snapshot_at.write(now)
             sequence.write(seq)
             pending.clear()
             yield run_id
-        oldest.clear()
-        self.lag.set(0)
         if stopping is not None and now >= stopping + 2:
             mark(drained_path(config.output, config.stream_id))
         # Re-armed even when empty: after a stop the drained marker needs a firing with nothing left.
-        flush.set(Timestamp.of(now + config.commit_interval))
+        flush.set(Timestamp.of(window_end(now + config.commit_interval / 2, config.commit_interval)))
