@@ -121,11 +121,11 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
 
 # The streaming section alone (newsbeam stream on Prism against a live loopback site, a batch-loop
-# baseline, polling 10,000 feeds; about 16 minutes): bench/tmp/report-partial.{json,md}.
+# baseline, polling 10,000 feeds; 945 s measured): bench/tmp/report-partial.{json,md}.
 bench-stream: $(STAMP) $(PRISM)
 	$(BIN)/python bench/run.py --only stream
 
-# The same at development size (30 s, 20 feeds; 1,000 feeds for polling), under 90 s.
+# The same at development size (10 s, 20 feeds; 1,000 feeds for polling): 136 s measured under heavy other load.
 bench-stream-quick: $(STAMP) $(PRISM)
 	$(BIN)/python bench/run.py --quick --only stream
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import lake_report
+from bench import lake_report, stream_report
 from bench.common import dig, headline_row, markdown_table, rounded
 
 PLUMBING_AIM = 1.10
@@ -147,6 +147,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                 )
             )
     rows.extend(lake_report.headline_rows(s.get("lake") or {}))
+    rows.extend(stream_report.headline_rows(s.get("stream") or {}))
     scaling = s.get("scaling") or {}
     largest = next((r for r in reversed(scaling.get("runs", [])) if r["articles"] >= 100_000), None)
     if largest:
@@ -242,6 +243,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
         out.append(_table(["extractor", "pages", "pages/s", "F1 Dragnet", "F1 Fundus pages", "note"], rows))
     out += lake_report.markdown(sections.get("lake") or {})
+    out += stream_report.markdown(sections.get("stream") or {})
     scaling = sections.get("scaling") or {}
     if scaling.get("runs"):
         out += ["", "## Scaling (synthetic `--input` text records: cleaning skipped)", "", scaling.get("what", ""), ""]

@@ -26,20 +26,17 @@ idle ticks included, since that is what the articles cost at this rate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH, REPO, TMP, last_json_line, log, rounded, skipped
-from bench.stream_proc import HostSite, ProcTree
+from bench.common import TMP, log, rounded, skipped
+from bench.stream_proc import WATCH_EVERY, Child, HostSite, LakeWatcher
 
 FULL: dict[str, Any] = {
     "latency": {
@@ -54,125 +51,37 @@ FULL: dict[str, Any] = {
         "commit_interval": 5.0,
         "every": 2.0,
     },
-    "polling": {"feeds": 10_000, "hosts": 100, "initial": 0, "rate": 0.5, "interval": 5.0, "seconds": 120},
+    "polling": {
+        "feeds": 10_000,
+        "hosts": 100,
+        "initial": 0,
+        "rate": 0.5,
+        "interval": 5.0,
+        "seconds": 120,
+        "tick": 1.0,
+        "shards": 32,  # PollConfig's default
+        "commit_interval": 10.0,
+        "settle": 5.0,
+    },
 }
 QUICK: dict[str, Any] = {
-    "latency": {**FULL["latency"], "feeds": 20, "hosts": 4, "seconds": 30},
-    "batch_seconds": 20,
-    "polling": {**FULL["polling"], "feeds": 1_000, "hosts": 10, "seconds": 15},
+    "latency": {**FULL["latency"], "feeds": 20, "hosts": 4, "seconds": 10, "max_interval": 5.0},
+    "batch_seconds": 8,
+    "polling": {
+        **FULL["polling"],
+        "feeds": 1_000,
+        "hosts": 10,
+        "seconds": 20,
+        "commit_interval": 3.0,
+        "settle": 2.0,
+        "rate": 1.0,
+    },
 }
-WATCH_EVERY = 0.5
 WARM_UP_CAP = 300.0
 """Seconds a stream or the first batch run may take to bring the initial entries to the lake."""
 DRAIN_CAP = 120.0
 """Seconds after the last publication within which every entry must be in the lake."""
 HTTP = {"allow_private_networks": True, "min_delay": 0.0, "obey_robots": False, "host_budget_period": 300.0}
-
-
-class LakeWatcher:
-    """When each URL of ``articles`` was first readable through ``lake_sql.connect`` (fresh connection each look)."""
-
-    def __init__(self, output: Path, every: float = WATCH_EVERY) -> None:
-        self.output = output
-        self.every = every
-        self.seen: dict[str, float] = {}
-        self.looks = 0
-        self.errors: Counter[str] = Counter()
-        self.look_seconds: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="lake-watcher")
-
-    def start(self) -> LakeWatcher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        from newsbeam.pipeline.lake_sql import connect
-
-        while not self._stop.is_set():
-            began = time.time()
-            if (self.output / "_runs").is_dir():
-                try:
-                    connection = connect(str(self.output))
-                    try:
-                        urls = connection.execute("SELECT DISTINCT url FROM articles").fetchall()
-                    finally:
-                        connection.close()
-                    now = time.time()
-                    for (url,) in urls:
-                        self.seen.setdefault(url, now)
-                    self.looks += 1
-                    self.look_seconds.append(now - began)
-                except Exception as error:  # noqa: BLE001 - a look that fails is counted; the next one retries
-                    self.errors[type(error).__name__] += 1
-            self._stop.wait(max(0.0, began + self.every - time.time()))
-
-    def wait_for(self, urls: set[str], cap: float, alive: Any) -> float | None:
-        """Seconds until every URL of ``urls`` was seen (None: not within ``cap`` or the child died)."""
-        started = time.time()
-        while time.time() - started < cap:
-            if urls <= self.seen.keys():
-                return time.time() - started
-            if not alive():
-                return None
-            time.sleep(0.2)
-        return None
-
-
-class Child:
-    """``bench/stream_child.py MODE`` in a session of its own, measured from ``/proc`` while it runs."""
-
-    def __init__(self, mode: str, config: dict[str, Any], work: Path) -> None:
-        path = work / f"{mode}-config.json"
-        path.write_text(json.dumps(config))
-        self.out_path, self.err_path = work / f"{mode}.out", work / f"{mode}.err"
-        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, str(BENCH / "stream_child.py"), mode, str(path)],
-                stdout=out,
-                stderr=err,
-                cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-                start_new_session=True,
-            )
-        self.tree = ProcTree(self.process.pid).start()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = 120.0) -> dict[str, Any]:
-        """SIGTERM, wait for the clean stop; then nothing of its session is left running."""
-        began = time.time()
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        stop_seconds = time.time() - began
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # whatever it started and left behind (its own group)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.tree.stop()
-        stdout = self.out_path.read_text(errors="replace")
-        try:
-            result = last_json_line(stdout)
-        except ValueError:
-            tail = self.err_path.read_text(errors="replace")[-1500:]
-            result = {"error": f"no result line; exit {self.process.returncode}; stderr tail: {tail}"}
-        status = [line for line in stdout.splitlines() if " stream " in line and "polled" in line]
-        return {
-            **result,
-            "exit_code": self.process.returncode,
-            "stop_seconds": rounded(stop_seconds, 1),
-            "last_status": status[-1].split(" ", 1)[1] if status else None,
-        }
 
 
 def percentiles(values: Sequence[float]) -> dict[str, Any]:
@@ -181,8 +90,8 @@ def percentiles(values: Sequence[float]) -> dict[str, Any]:
         return {"count": 0, "p50": None, "p95": None, "max": None}
     ordered = sorted(values)
 
-    def rank(p: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, -(-len(ordered) * p // 100) - 1))]
+    def rank(p: int) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * p / 100) - 1))]
 
     return {
         "count": len(ordered),
@@ -211,6 +120,11 @@ def lake_contents(output: Path) -> tuple[Counter[str], dict[str, str], dict[str,
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: rounded(after[name] - before.get(name, 0.0), 2) for name in sorted(after)}
+
+
+def _windows(output: Path) -> int:
+    """Windows (runs) the stream has committed so far: their ``_runs`` records."""
+    return len(list((output / "_runs").glob("*.json")))
 
 
 def _fresh(work: Path) -> Path:
@@ -242,7 +156,9 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
             initial = {e.url for e in site.published()}
             warm = watcher.wait_for(initial, WARM_UP_CAP, child.alive)
             if warm is None:
-                raise RuntimeError(f"the {len(initial)} initial entries were not all in the lake within {WARM_UP_CAP} s")
+                raise RuntimeError(
+                    f"the {len(initial)} initial entries were not all in the lake within {WARM_UP_CAP} s"
+                )
             result["warm_up_seconds"] = rounded(time.time() - started, 1)
             t0, cpu0 = time.time(), child.tree.cpu_by_name()
             polls0, not_modified0 = site.site.polls, site.site.not_modified
@@ -276,6 +192,7 @@ def run_latency(kind: str, p: dict[str, Any], work: Path, seconds: float | None 
         "unexpected": sorted(counts.keys() - published)[:10],
         "exactly_once": in_lake == len(published) and sum(counts.values()) == len(published),
         "drained_seconds": None if drained is None else rounded(drained, 1),
+        "not_readable_in_time": len(measured) - len(seen),
         "latency_seconds": percentiles(seen),
         "latency_by_commit_record_seconds": percentiles(by_commit),
         "measured_seconds": rounded(t1 - t0, 1),
@@ -324,37 +241,46 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
             "http": HTTP,
             "min_interval": interval,
             "max_interval": interval,
-            "tick": 1.0,
-            "commit_interval": 10.0,
+            "tick": p["tick"],
+            "shards": p["shards"],
+            "commit_interval": p["commit_interval"],
             "status_interval": 10.0,
             "every": 0,
             "profile": profile,
         }
         started = time.time()
         child = Child("stream", config, work)
+        watcher = LakeWatcher(output).start()
         result: dict[str, Any] = {}
         try:
             while site.site.polls < feeds and child.alive() and time.time() - started < WARM_UP_CAP:
                 time.sleep(0.5)
             result["first_round_seconds"] = rounded(time.time() - started, 1)
             site.run_poisson(p["rate"], seed=13)
-            time.sleep(5)  # past the first round's tail
+            time.sleep(p["settle"])  # past the first round's tail
             own0 = sum(os.times()[:2])
             t0, cpu0 = time.time(), child.tree.cpu_by_name()
-            polls0, not_modified0 = site.site.polls, site.site.not_modified
-            timeline = []
+            polls0, not_modified0, connections0 = site.site.polls, site.site.not_modified, site.connections
+            windows0 = _windows(output)
+            timeline: list[tuple[float, int]] = []
             while time.time() < t0 + p["seconds"] and child.alive():
                 time.sleep(5)
-                timeline.append([rounded(time.time() - t0, 1), site.site.polls - polls0])
+                timeline.append((rounded(time.time() - t0, 1), site.site.polls - polls0))
             t1, cpu1, own1 = time.time(), child.tree.cpu_by_name(), sum(os.times()[:2])
             polls, not_modified = site.site.polls - polls0, site.site.not_modified - not_modified0
+            connections = site.connections - connections0
             processes = child.tree.by_process()
+            windows = _windows(output) - windows0
+            grace = interval + p["commit_interval"] + 5  # a poll, a window, and 5 s for page, clean and commit
+            entries = [e for e in site.published() if t0 <= e.appeared <= t1 - grace]
+            readable = [watcher.seen[e.url] - e.appeared for e in entries if e.url in watcher.seen]
         finally:
             stopped = child.stop()
+            watcher.stop()
     rate = polls / (t1 - t0)
     cpu = sum(cpu1.values()) - sum(cpu0.values())
     per_poll = cpu / polls if polls else float("nan")
-    steps = [b[1] - a[1] for a, b in zip([[0, 0], *timeline], timeline, strict=False)]
+    steps = [b[1] - a[1] for a, b in zip([(0.0, 0), *timeline], timeline, strict=False)]
     return {
         **result,
         "feeds": feeds,
@@ -366,19 +292,33 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
         "polls_per_second": rounded(rate, 1),
         "min_5s_polls_per_second": rounded(min(steps) / 5, 1) if steps else None,
         "not_modified_share": rounded(not_modified / polls, 3) if polls else None,
+        "new_connections_per_poll": rounded(connections / polls, 3) if polls else None,
         "cpu_seconds": rounded(cpu, 2),
         "cpu_seconds_by_process": _delta(cpu0, cpu1),
         "cores_used": rounded(cpu / (t1 - t0), 2),
         "cpu_ms_per_poll": rounded(per_poll * 1000, 3),
         "polls_per_cpu_second": rounded(1 / per_poll, 1) if polls else None,
         "site_cpu_seconds": rounded(own1 - own0, 2),
+        "commit_interval_seconds": p["commit_interval"],
+        "publish_rate": p["rate"],
+        "windows_committed": windows,
+        "windows_expected": int((t1 - t0) // p["commit_interval"]),
+        "entry_grace_seconds": grace,
+        "entries_published": len(entries),
+        "entries_readable": len(readable),
+        "entry_latency_seconds": percentiles(readable),
+        # Overloaded on purpose (every feed due every 5 s): polls then come round slower than the grace,
+        # so "still committing" means windows keep coming and nine entries in ten made it in time.
+        "committing": windows >= (t1 - t0) // p["commit_interval"] // 2 and len(readable) >= 0.9 * len(entries),
         "timeline": timeline,
         "processes": processes,
         "child": stopped,
     }
 
 
-def run_stream_section(params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "polling")) -> dict[str, Any]:
+def run_stream_section(
+    params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "polling")
+) -> dict[str, Any]:
     """The whole section: stream latency, batch baseline, polling at scale (each failure recorded, the rest run)."""
     from newsbeam.pipeline.runners import install_hint, prism_binary
 
@@ -402,8 +342,10 @@ def run_stream_section(params: dict[str, Any], parts: Sequence[str] = ("latency"
         "polling": lambda: run_polling(params["polling"], work / "polling"),
     }
     for name in parts:
+        load = os.getloadavg()[0]
         try:
             section[name] = jobs[name]()
+            section[name]["load_average_1min"] = [rounded(load, 2), rounded(os.getloadavg()[0], 2)]
         except Exception as error:  # noqa: BLE001 - one part failing leaves the others' numbers
             import traceback
 

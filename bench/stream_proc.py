@@ -7,6 +7,8 @@
 requests at a time and one ``host_budget`` shared by every feed. With distinct addresses the
 client sees ``hosts`` sites, as it would on the internet.
 
+``Child`` runs ``bench/stream_child.py`` in a session of its own and stops it with SIGTERM;
+``LakeWatcher`` records when each article URL first became readable through ``lake_sql.connect``.
 ``ProcTree`` measures a child process and everything it started (the stream's Python driver,
 its in-process SDK worker threads, and the Prism runner binary) from ``/proc``: CPU seconds,
 current and peak resident memory per process. psutil is not a dependency; ``/proc`` is enough.
@@ -14,14 +16,24 @@ current and peak resident memory per process. psutil is not a dependency; ``/pro
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from bench.common import BENCH, REPO, last_json_line, rounded
 from bench.livesite import LiveSite, _handler, _Site
 
+WATCH_EVERY = 0.5
+"""Seconds between the lake watcher's looks."""
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -39,6 +51,18 @@ def address(host: int) -> str:
     return f"127.0.0.{2 + host}"
 
 
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the TCP connections it accepts (one handler thread each): keep-alive reuse, seen from the site."""
+
+    connections = 0
+    lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with _CountingServer.lock:
+            _CountingServer.connections += 1
+        super().process_request(request, client_address)
+
+
 class HostSite(LiveSite):
     """``LiveSite`` with host ``h`` on 127.0.0.(2+h): as many hosts to the client as to the site."""
 
@@ -46,10 +70,15 @@ class HostSite(LiveSite):
         super().__init__(feeds, hosts, initial)
         self.site = _AddressedSite(hosts=hosts, feeds=feeds)
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far by every host of every ``HostSite`` in this process."""
+        return _CountingServer.connections
+
     def __enter__(self) -> HostSite:
         site = self.site
         for host in range(site.hosts):
-            server = ThreadingHTTPServer((address(host), 0), _handler(site, host))
+            server = _CountingServer((address(host), 0), _handler(site, host))
             server.daemon_threads = True
             self._servers.append(server)
             site.ports.append(server.server_address[1])
@@ -183,3 +212,109 @@ class ProcTree:
                 }
                 for pid in sorted(self._cpu)
             ]
+
+
+class LakeWatcher:
+    """When each URL of ``articles`` was first readable through ``lake_sql.connect`` (fresh connection each look)."""
+
+    def __init__(self, output: Path, every: float = WATCH_EVERY) -> None:
+        self.output = output
+        self.every = every
+        self.seen: dict[str, float] = {}
+        self.looks = 0
+        self.errors: Counter[str] = Counter()
+        self.look_seconds: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="lake-watcher")
+
+    def start(self) -> LakeWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        from newsbeam.pipeline.lake_sql import connect
+
+        while not self._stop.is_set():
+            began = time.time()
+            if (self.output / "_runs").is_dir():
+                try:
+                    connection = connect(str(self.output))
+                    try:
+                        urls = connection.execute("SELECT DISTINCT url FROM articles").fetchall()
+                    finally:
+                        connection.close()
+                    now = time.time()
+                    for (url,) in urls:
+                        self.seen.setdefault(url, now)
+                    self.looks += 1
+                    self.look_seconds.append(now - began)
+                except Exception as error:  # noqa: BLE001 - a look that fails is counted; the next one retries
+                    self.errors[type(error).__name__] += 1
+            self._stop.wait(max(0.0, began + self.every - time.time()))
+
+    def wait_for(self, urls: set[str], cap: float, alive: Any) -> float | None:
+        """Seconds until every URL of ``urls`` was seen (None: not within ``cap`` or the child died)."""
+        started = time.time()
+        while time.time() - started < cap:
+            if urls <= self.seen.keys():
+                return time.time() - started
+            if not alive():
+                return None
+            time.sleep(0.2)
+        return None
+
+
+class Child:
+    """``bench/stream_child.py MODE`` in a session of its own, measured from ``/proc`` while it runs."""
+
+    def __init__(self, mode: str, config: dict[str, Any], work: Path) -> None:
+        path = work / f"{mode}-config.json"
+        path.write_text(json.dumps(config))
+        self.out_path, self.err_path = work / f"{mode}.out", work / f"{mode}.err"
+        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(BENCH / "stream_child.py"), mode, str(path)],
+                stdout=out,
+                stderr=err,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                start_new_session=True,
+            )
+        self.tree = ProcTree(self.process.pid).start()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 120.0) -> dict[str, Any]:
+        """SIGTERM, wait for the clean stop; then nothing of its session is left running."""
+        began = time.time()
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        stop_seconds = time.time() - began
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # whatever it started and left behind (its own group)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.tree.stop()
+        stdout = self.out_path.read_text(errors="replace")
+        try:
+            result = last_json_line(stdout)
+        except ValueError:
+            tail = self.err_path.read_text(errors="replace")[-1500:]
+            result = {"error": f"no result line; exit {self.process.returncode}; stderr tail: {tail}"}
+        status = [line for line in stdout.splitlines() if " stream " in line and "polled" in line]
+        return {
+            **result,
+            "exit_code": self.process.returncode,
+            "stop_seconds": rounded(stop_seconds, 1),
+            "last_status": status[-1].split(" ", 1)[1] if status else None,
+        }
