@@ -147,6 +147,19 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                 )
             )
     rows.extend(lake_report.headline_rows(s.get("lake") or {}))
+    warc = s.get("warc") or {}
+    if ratio := warc.get("warc_gz_vs_jsonl_read_and_clean"):
+        rate = dig(warc, "read_and_clean", "warc.gz", "per_cpu_second")
+        jsonl = dig(warc, "read_and_clean", "jsonl", "per_cpu_second")
+        add(
+            _row(
+                "WARC (.warc.gz) read + clean / JSONL read + clean",
+                ratio,
+                "x",
+                note=f"{rate} vs {jsonl} pages per CPU-second, {warc.get('pages')} real pages; WARC read alone "
+                f"{dig(warc, 'read', 'warc.gz', 'per_cpu_second')} pages per CPU-second",
+            )
+        )
     rows.extend(stream_report.headline_rows(s.get("stream") or {}))
     scaling = s.get("scaling") or {}
     largest = next((r for r in reversed(scaling.get("runs", [])) if r["articles"] >= 100_000), None)

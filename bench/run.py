@@ -33,11 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream
+from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream, warc
 from bench.common import BENCH, TMP, log, rounded, skipped
 from bench.report import headline, render_markdown
 
-SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "stream")
+SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "warc", "stream")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
@@ -62,6 +62,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lsh_queries": 2_000,
         "scaling_sizes": (1_000, 100_000),  # the 10k point is the 100k run's first part (see bench/scaling.py)
         "scaling_cap_seconds": 900,
+        "warc_pages": 300,
+        "warc_repeats": 3,
         "stream": stream.FULL,
     },
     "quick": {
@@ -87,6 +89,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling_sizes": (200, 1_000),
         "scaling_cap_seconds": 90,
         "scaling_part_size": 500,  # so CI runs the parts path too
+        "warc_pages": 40,
+        "warc_repeats": 1,
         "stream": stream.QUICK,  # about 85 s; left out of --quick (CI) unless --only names it
     },
 }
@@ -293,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ),
         )
+    if "warc" in wanted:
+        if corpus.available():
+            timed(
+                "warc",
+                lambda: report["sections"].__setitem__(
+                    "warc", warc.bench(profile["warc_pages"], profile["warc_repeats"])
+                ),
+            )
+        else:
+            report["sections"]["warc"] = skipped("../shared corpora absent")
     if "stream" in wanted:
         timed("stream", lambda: report["sections"].__setitem__("stream", stream.run_stream_section(profile["stream"])))
     report["section_seconds"] = timings

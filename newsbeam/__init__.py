@@ -13,6 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from newsbeam.pipeline.config import RunConfig
 from newsbeam.pipeline.lake_sql import connect
 from newsbeam.pipeline.run import RunResult, run
+from newsbeam.pipeline.stream import stream
+from newsbeam.pipeline.stream_graph import StreamConfig
 from newsbeam.schemas.records import (
     Article,
     DeadLetter,
@@ -32,6 +34,7 @@ from newsbeam.transforms.fetch.pages import FetchPages
 from newsbeam.transforms.lake.write import WriteLake
 from newsbeam.transforms.read.feeds import ReadFeeds
 from newsbeam.transforms.read.jsonl import ReadInputPages
+from newsbeam.transforms.read.warc import ReadWarcPages
 from newsbeam.transforms.stories.stage import AssignStories
 
 try:
@@ -58,11 +61,14 @@ __all__ = [
     "Page",
     "ReadFeeds",
     "ReadInputPages",
+    "ReadWarcPages",
     "RunConfig",
     "RunResult",
+    "StreamConfig",
     "TagEntities",
     "WriteLake",
     "__version__",
     "connect",
     "run",
+    "stream",
 ]
