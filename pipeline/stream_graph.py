@@ -1,8 +1,8 @@
 """The stream's graph: named steps in data-flow order, every global step replaced by keyed state.
 
 FeedTicks -> PollFeeds (keyed by shard) -> FirstEntry (keyed by URL) -> FetchPages -> Clean ->
-FirstByUrl -> FirstByText (keyed) -> BandQueries -> BandBuckets (keyed by LSH band) -> Decide
-(keyed by article) -> TagEntities -> CommitWindows (stories, rows, one Delta commit per window).
+FirstByUrl -> FirstByText (keyed) -> NearDuplicates (LSH band buckets, signatures and decisions, each
+keyed) -> TagEntities -> CommitWindows (stories, rows, one Delta commit per window).
 Feed states, duplicates and every stage's dead letters go to the same commit as the articles.
 """
 
@@ -16,7 +16,6 @@ import apache_beam as beam
 
 from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.graph import near_index
-from newsbeam.schemas.records import Article
 from newsbeam.transforms.base import DEAD_LETTER, MAIN
 from newsbeam.transforms.clean.stage import CleanPages
 from newsbeam.transforms.dedup.exact import DUPLICATES
@@ -27,7 +26,7 @@ from newsbeam.transforms.lake.state import load_feed_states, load_seen, load_see
 from newsbeam.transforms.read.feeds import FEED_STATE
 from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_path, to_window
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
-from newsbeam.transforms.stream.near import QUERIES, BandAnswer, BandBuckets, Decide, band_queries
+from newsbeam.transforms.stream.near import NearDuplicates
 from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds, PollConfig
 
 
@@ -73,13 +72,7 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
         | "KeyByText" >> beam.Map(text_key)
         | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", seen, horizon)).with_outputs(DUPLICATES, main=MAIN)
     )
-    routed = by_text[MAIN] | "BandQueries" >> beam.FlatMap(band_queries).with_outputs(QUERIES, main=MAIN)
-    answers = routed[QUERIES] | "BandBuckets" >> beam.ParDo(BandBuckets(config.horizon))
-    near = (
-        (routed[MAIN], answers)
-        | "ArticlesAndAnswers" >> beam.Flatten().with_output_types(tuple[str, Article | BandAnswer])
-        | "Decide" >> beam.ParDo(Decide(functools.partial(near_index, output))).with_outputs(DUPLICATES, main=MAIN)
-    )
+    near = by_text[MAIN] | "NearDuplicates" >> NearDuplicates(functools.partial(near_index, output), config.horizon)
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     commit = CommitConfig(
         output,

@@ -26,14 +26,14 @@ from newsbeam.transforms.stories.index import StoryIndex
 from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_end, window_rows
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key
 from newsbeam.transforms.stream.near import (
-    BandAnswer,
-    BandBuckets,
-    BandQuery,
-    Decide,
+    Member,
+    NearDuplicates,
+    Question,
+    Signature,
     admitted,
-    answer,
-    band_queries,
     decision,
+    earlier,
+    reply,
 )
 from newsbeam.transforms.stream.poll import (
     REPORT_EVERY,
@@ -64,23 +64,35 @@ def edited(text: str, every: int = 50) -> str:
 # -- pure cores -------------------------------------------------------------------------------------
 
 
-def query(article_id: str, stamp: float, text: str, when: datetime = FETCHED) -> BandQuery:
-    sketch = article_sketch(make_article(f"https://x.example/{article_id}", text))
-    return BandQuery(article_id, stamp, sketch.sig.astype("<u4").tobytes(), sketch.size, when, article_id)
+def member(article_id: str, stamp: float, when: datetime = FETCHED) -> Member:
+    return (article_id, stamp, when.timestamp())
 
 
 def test_a_bucket_answers_only_with_members_that_arrived_earlier() -> None:
-    text = prose(1)
-    early, late = query("a", 1.0, text), query("b", 2.0, edited(text))
-    assert answer(late, [early]).candidates[0].id == "a" and answer(late, [early]).candidates[0].jaccard > 0.6
-    assert answer(early, [late]).candidates == (), "a later member is never an original"
+    early, late = member("a", 1.0), member("b", 2.0)
+    assert earlier(late, [early]) == ("a",)
+    assert earlier(early, [late]) == (), "a later member is never an original"
 
 
 def test_a_bucket_keeps_the_horizon_and_at_most_its_cap() -> None:
-    old = query("old", 1.0, prose(2), FETCHED - timedelta(days=8))
-    members = [old] + [query(f"m{i}", 2.0 + i, prose(3 + i)) for i in range(70)]
-    kept = admitted(members, query("new", 100.0, prose(99)), timedelta(days=7))
-    assert len(kept) == 64 and kept[-1].article_id == "new" and "old" not in {m.article_id for m in kept}
+    old = member("old", 1.0, FETCHED - timedelta(days=8))
+    members = [old] + [member(f"m{i}", 2.0 + i) for i in range(70)]
+    kept = admitted(members, member("new", 100.0), timedelta(days=7))
+    assert len(kept) == 64 and kept[-1][0] == "new" and "old" not in {m[0] for m in kept}
+
+
+def test_a_signature_answers_with_the_estimated_jaccard() -> None:
+    text = prose(1)
+    original, copy = (
+        article_sketch(make_article(f"https://x.example/{n}", t)) for n, t in (("o", text), ("c", edited(text)))
+    )
+    stored = Signature(original.sig.astype("<u4").tobytes(), original.size, FETCHED, "https://x.example/o")
+    asker, answer = reply(Question("copy", copy.sig.astype("<u4").tobytes()), "orig", stored)
+    assert asker == "copy" and answer.candidate is not None
+    assert answer.candidate.id == "orig" and answer.candidate.jaccard > 0.6 and answer.candidate.url == stored.url
+    other = article_sketch(make_article("https://x.example/n", prose(2)))
+    _, unrelated = reply(Question("other", other.sig.astype("<u4").tobytes()), "orig", stored)
+    assert unrelated.candidate is not None and unrelated.candidate.jaccard < 0.3
 
 
 def test_decision_prefers_the_lake_original_and_keeps_what_matches_nothing() -> None:
@@ -201,7 +213,8 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
     first = make_article("https://x.example/p", text)
     same_text = make_article("https://y.example/q", text)
     original = make_article("https://x.example/orig", prose(9))
-    near_copy = make_article("https://z.example/copy", edited(prose(9)))
+    # Fetched later: "earlier" in the stream is fetch order, whatever order keyed steps hand them on in.
+    near_copy = make_article("https://z.example/copy", edited(prose(9)), fetched_at=FETCHED + timedelta(minutes=1))
     unrelated = make_article("https://z.example/other", prose(10))
     articles = (
         TestStream()
@@ -217,13 +230,7 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
             | beam.Map(text_key)
             | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", SeenState)).with_outputs(DUPLICATES, main="main")
         )
-        routed = by_text["main"] | beam.FlatMap(band_queries).with_outputs("queries", main="main")
-        answers = routed["queries"] | beam.ParDo(BandBuckets())
-        near = (
-            (routed["main"], answers)
-            | beam.Flatten().with_output_types(tuple[str, Article | BandAnswer])
-            | beam.ParDo(Decide(LshIndex)).with_outputs(DUPLICATES, main="main")
-        )
+        near = by_text["main"] | NearDuplicates(LshIndex)
         kept = near["main"] | "KeptUrls" >> beam.Map(lambda a: a.url)
         assert_that(kept, equal_to([first.url, original.url, unrelated.url]), label="Kept")
         copies = (
