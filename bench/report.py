@@ -161,6 +161,33 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             )
         )
     rows.extend(stream_report.headline_rows(s.get("stream") or {}))
+    state = s.get("stream_state") or {}
+    if state.get("articles"):
+        n = state["articles"]
+        for key, label in (("full", "within the horizon"), ("after_half_expired", "after half expired")):
+            part = state[key]
+            add(
+                _row(
+                    f"stream keyed state, {n:,} articles {label}",
+                    part["total_mib"],
+                    "MiB",
+                    note=f"{rounded(part['total_mib'] * 2**20 / 1024 / (n if key == 'full' else n / 2), 2)} KiB per "
+                    f"article; {part['mib']}",
+                )
+            )
+    soak = s.get("soak") or {}
+    if soak.get("growth_last_vs_middle") is not None:
+        add(
+            _row(
+                f"stream soak {soak['setup']['minutes']:g} min: memory growth, last third vs middle third",
+                soak["growth_last_vs_middle"],
+                "x",
+                "<= 0.10",
+                bool(soak["flat"]),
+                f"Python + Prism RSS {soak['middle_third_mean_mib']} -> {soak['last_third_mean_mib']} MiB; horizon "
+                f"{soak['setup']['horizon_seconds']:g} s; {soak['published']} entries published",
+            )
+        )
     scaling = s.get("scaling") or {}
     largest = next((r for r in reversed(scaling.get("runs", [])) if r["articles"] >= 100_000), None)
     if largest:

@@ -33,11 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream, warc
+from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream, stream_soak, stream_state, warc
 from bench.common import BENCH, TMP, log, rounded, skipped
 from bench.report import headline, render_markdown
 
-SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "warc", "stream")
+SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "warc", "stream", "stream_state", "soak")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
@@ -65,6 +65,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warc_pages": 300,
         "warc_repeats": 3,
         "stream": stream.FULL,
+        "stream_state_articles": 100_000,
+        "soak": stream_soak.FULL,
     },
     "quick": {
         "repeats": 2,
@@ -91,6 +93,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling_part_size": 500,  # so CI runs the parts path too
         "warc_pages": 40,
         "warc_repeats": 1,
+        "stream_state_articles": 2_000,
+        "soak": stream_soak.QUICK,
         "stream": stream.QUICK,  # about 85 s; left out of --quick (CI) unless --only names it
     },
 }
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and not args.peers:
         wanted.discard("peers")
     if args.quick:
-        wanted.discard("stream")
+        wanted -= {"stream", "soak"}  # minutes each: CI's quick bench names them with --only if it wants them
     if args.only:
         wanted = {s.strip() for s in args.only.split(",")} & set(SECTIONS)
     if args.skip:
@@ -307,6 +311,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             report["sections"]["warc"] = skipped("../shared corpora absent")
+    if "stream_state" in wanted:
+        timed(
+            "stream_state",
+            lambda: report["sections"].__setitem__(
+                "stream_state", stream_state.measure(profile["stream_state_articles"])
+            ),
+        )
+    if "soak" in wanted:
+        timed("soak", lambda: report["sections"].__setitem__("soak", stream_soak.run_soak(profile["soak"])))
     if "stream" in wanted:
         timed("stream", lambda: report["sections"].__setitem__("stream", stream.run_stream_section(profile["stream"])))
     report["section_seconds"] = timings

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,6 +53,7 @@ def run_stream(config: dict[str, Any]) -> dict[str, Any]:
         ),
         commit_interval=config["commit_interval"],
         status_interval=config["status_interval"],
+        horizon=timedelta(seconds=config.get("horizon_seconds", 7 * 86400)),
     )
 
     def report(line: str) -> None:

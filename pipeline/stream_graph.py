@@ -24,6 +24,7 @@ from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.fetch.pages import FetchPages
 from newsbeam.transforms.lake.state import load_feed_states, load_seen, load_seen_urls, load_story_records
 from newsbeam.transforms.read.feeds import FEED_STATE
+from newsbeam.transforms.stories.index import StoryConfig
 from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_path, to_window
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
 from newsbeam.transforms.stream.near import NearDuplicates
@@ -81,6 +82,7 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
         config.state_interval,
         config.top_entities,
         config.salience_threshold,
+        StoryConfig(horizon=config.horizon),
     )
     records = (
         tagged[MAIN],
