@@ -317,7 +317,7 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
 
 
 def run_stream_section(
-    params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "polling")
+    params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "cadence", "polling")
 ) -> dict[str, Any]:
     """The whole section: stream latency, batch baseline, polling at scale (each failure recorded, the rest run)."""
     from newsbeam.pipeline.runners import install_hint, prism_binary
@@ -340,6 +340,12 @@ def run_stream_section(
         "latency": lambda: run_latency("stream", latency, work / "latency"),
         "batch": lambda: run_latency("batch", latency, work / "batch", params.get("batch_seconds")),
         "polling": lambda: run_polling(params["polling"], work / "polling"),
+        # The same site with the stream polling every feed as often as the loop does, committing as often.
+        "cadence": lambda: run_latency(
+            "stream",
+            {**latency, "min_interval": latency["every"], "max_interval": latency["every"], "commit_interval": 2.0},
+            work / "cadence",
+        ),
     }
     for name in parts:
         load = os.getloadavg()[0]

@@ -77,6 +77,20 @@ def headline_rows(section: dict[str, Any]) -> list[dict[str, Any]]:
                 note=f"max {lat['max']} s; median run {batch.get('median_run_seconds')} s; {_once(batch)}",
             )
         )
+    cadence = section.get("cadence") or {}
+    if "latency_seconds" in cadence:
+        lat = cadence["latency_seconds"]
+        loop = (batch.get("latency_seconds") or {}).get("p50")
+        rows.append(
+            headline_row(
+                "stream at the loop's cadence (every feed every 2 s, commit every 2 s): latency p50 / p95",
+                f"{lat['p50']} / {lat['p95']}",
+                "s",
+                aim="p50 below the batch loop's",
+                ok=loop is not None and lat["p50"] < loop,
+                note=f"batch loop p50 {loop} s; CPU {cadence.get('cpu_ms_per_article')} ms/article; {_once(cadence)}",
+            )
+        )
     for name, part in (("stream", stream), ("batch loop", batch)):
         if part.get("cpu_ms_per_article") is not None:
             by = ", ".join(f"{k} {v}" for k, v in (part.get("cpu_seconds_by_process") or {}).items())
