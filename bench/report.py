@@ -176,15 +176,16 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                 )
             )
     soak = s.get("soak") or {}
-    if soak.get("growth_last_vs_middle") is not None:
+    if soak.get("trend_mib_per_minute") is not None:
         add(
             _row(
-                f"stream soak {soak['setup']['minutes']:g} min: memory growth, last third vs middle third",
-                soak["growth_last_vs_middle"],
-                "x",
-                "<= 0.10",
+                f"stream soak {soak['setup']['minutes']:g} min: memory trend after the first horizon",
+                soak["trend_mib_per_minute"],
+                "MiB/min",
+                "adds <= 10 % of the mean",
                 bool(soak["flat"]),
-                f"Python + Prism RSS {soak['middle_third_mean_mib']} -> {soak['last_third_mean_mib']} MiB; horizon "
+                f"Python + Prism RSS {soak['first_after_horizon_mib']} -> {soak['last_mib']} MiB (mean "
+                f"{soak['mean_after_horizon_mib']}); the trend adds {soak['trend_added_share']:.0%}; horizon "
                 f"{soak['setup']['horizon_seconds']:g} s; {soak['published']} entries published",
             )
         )

@@ -24,7 +24,7 @@ from newsbeam.transforms.fetch.http import HttpResponse
 from newsbeam.transforms.lake.state import SeenState
 from newsbeam.transforms.stories.index import StoryIndex
 from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_end, window_rows
-from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key
+from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, too_old
 from newsbeam.transforms.stream.near import (
     Member,
     NearDuplicates,
@@ -255,3 +255,12 @@ def test_commit_windows_are_aligned_and_late_ticks_are_stale() -> None:
     assert window_end(12.0, 5.0) == 15.0 and window_end(15.0, 5.0) == 20.0
     assert not is_stale(tick=100.0, now=104.0, interval=0.5)
     assert is_stale(tick=100.0, now=106.0, interval=0.5), "more than 5 s behind"
+
+
+def test_an_entry_older_than_the_horizon_is_not_ingested_again() -> None:
+    now = FETCHED.timestamp()
+    old = FeedEntry("https://f/", "https://x.example/old", published=FETCHED - timedelta(days=8))
+    fresh = FeedEntry("https://f/", "https://x.example/new", published=FETCHED - timedelta(days=1))
+    undated = FeedEntry("https://f/", "https://x.example/undated")
+    horizon = timedelta(days=7).total_seconds()
+    assert too_old(old, now, horizon) and not too_old(fresh, now, horizon) and not too_old(undated, now, horizon)

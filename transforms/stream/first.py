@@ -5,7 +5,8 @@ stream cannot wait for the group, so here the *first* arrival under a key is kep
 arrivals become ``Duplicate`` rows pointing at it, as they would against an earlier run:
 
 * ``FirstEntry`` keyed by the entry's canonical URL: an entry seen before is not fetched again
-  (batch's ``SkipSeen``);
+  (batch's ``SkipSeen``), and an entry published longer ago than the horizon is not taken at all: its
+  key's state may have expired while its feed still lists it, and it would be written twice;
 * ``FirstArticle`` keyed by the article's canonical URL (the page's own canonical link may
   differ from the feed's), then by content hash.
 
@@ -57,6 +58,11 @@ def text_key(article: Article) -> tuple[str, Article]:
     return article.content_hash, article
 
 
+def too_old(entry: FeedEntry, now: float, horizon: float) -> bool:
+    """An entry published longer ago than the horizon (its key's state may be gone): not ingested."""
+    return entry.published is not None and entry.published.timestamp() < now - horizon
+
+
 class FirstEntry(beam.DoFn):  # type: ignore[misc]
     """``(canonical URL, entry)`` in; the entry out only the first time its URL is met."""
 
@@ -81,6 +87,11 @@ class FirstEntry(beam.DoFn):  # type: ignore[misc]
         key, entry = element
         if key in self.lake or seen.read():
             counter("entries_already_seen").inc()
+            return
+        if too_old(entry, time.time(), self.horizon):
+            # Its seen-state may have expired while the feed still lists it: older than the horizon is
+            # old news to a stream, and letting it in again would write it twice.
+            counter("entries_too_old").inc()
             return
         seen.write(True)
         expiry.set(Timestamp.of(time.time() + self.horizon))
