@@ -19,9 +19,9 @@ four keyed steps (``NearDuplicates`` wires them):
    (what earlier runs wrote, read once per worker process), keeps the article or makes it a ``near``
    duplicate of the earliest verified match, by the rule batch uses against earlier runs.
 
-A signature is stored once per article (about 600 bytes) and a bucket entry is a few dozen bytes, so
-state per article stays near 2 KB (``bench/stream_state.py``), where copying the signature into
-every bucket cost 34 KB. Unlike batch, matches are not transitive: a copy of a copy points at the
+A signature is stored once per article (about 800 bytes encoded) and a bucket entry is a few dozen
+bytes, so the stream's keyed state is about 4 KB per article in all (``bench/stream_state.py``), where
+copying the signature into every bucket cost 34 KB. Unlike batch, matches are not transitive: a copy of a copy points at the
 copy it matched, which itself points at the original in ``duplicates``. A pair that reached every
 shared bucket in opposite orders is kept twice (a missed merge, never a wrong one).
 """
