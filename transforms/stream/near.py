@@ -21,9 +21,9 @@ four keyed steps (``NearDuplicates`` wires them):
 
 A signature is stored once per article (about 800 bytes encoded) and a bucket entry is a few dozen
 bytes, so the stream's keyed state is about 4 KB per article in all (``bench/stream_state.py``), where
-copying the signature into every bucket cost 34 KB. Unlike batch, matches are not transitive: a copy of a copy points at the
-copy it matched, which itself points at the original in ``duplicates``. A pair that reached every
-shared bucket in opposite orders is kept twice (a missed merge, never a wrong one).
+copying the signature into every bucket cost 34 KB. Unlike batch, matches are not transitive: a copy
+of a copy points at the copy it matched, which itself points at the original in ``duplicates``. A pair
+that reached every shared bucket in opposite orders is kept twice (a missed merge, never a wrong one).
 """
 
 from __future__ import annotations
