@@ -81,7 +81,7 @@ class LiveSite:
     def __enter__(self) -> LiveSite:
         site = self.site
         for host in range(site.hosts):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site, host))
+            server = self._server(host)
             server.daemon_threads = True
             self._servers.append(server)
             site.ports.append(server.server_address[1])
@@ -99,6 +99,10 @@ class LiveSite:
         for server in self._servers:
             server.shutdown()
             server.server_close()
+
+    def _server(self, host: int) -> ThreadingHTTPServer:
+        """The HTTP server of ``host`` (every host on 127.0.0.1 here, each on its own port)."""
+        return ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.site, host))
 
     def feed_urls(self) -> list[str]:
         return [f"{self.site.base(feed)}/feeds/{feed}.xml" for feed in range(self.site.feeds)]

@@ -75,21 +75,8 @@ class HostSite(LiveSite):
         """TCP connections accepted so far by every host of every ``HostSite`` in this process."""
         return _CountingServer.connections
 
-    def __enter__(self) -> HostSite:
-        site = self.site
-        for host in range(site.hosts):
-            server = _CountingServer((address(host), 0), _handler(site, host))
-            server.daemon_threads = True
-            self._servers.append(server)
-            site.ports.append(server.server_address[1])
-            thread = threading.Thread(target=server.serve_forever, daemon=True, name=f"hostsite-{host}")
-            thread.start()
-            self._threads.append(thread)
-        for feed in range(site.feeds):
-            site.entries[feed] = []
-            for _ in range(self.initial):
-                self.publish(feed)
-        return self
+    def _server(self, host: int) -> ThreadingHTTPServer:
+        return _CountingServer((address(host), 0), _handler(self.site, host))
 
 
 def _stat(pid: int) -> tuple[int, int, float, int] | None:

@@ -10,32 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from newsbeam.pipeline.config import RunConfig
-from newsbeam.schemas.records import Article, FeedSpec, FeedState
+from newsbeam.schemas.records import FeedSpec, FeedState
 from newsbeam.transforms.base import DEAD_LETTER, MAIN
 from newsbeam.transforms.clean.stage import CleanPages
 from newsbeam.transforms.dedup.exact import DUPLICATES, CollapseIntoEarlierRuns, DeduplicateExact
 from newsbeam.transforms.dedup.minhash import LshIndex
-from newsbeam.transforms.dedup.near import CollapseNearIntoEarlierRuns, DeduplicateNear, index_from_state, state_row
+from newsbeam.transforms.dedup.near import CollapseNearIntoEarlierRuns, DeduplicateNear, index_from_state
 from newsbeam.transforms.entities.stage import TagEntities
-from newsbeam.transforms.entities.tagger import salient
 from newsbeam.transforms.fetch.pages import FetchPages
+from newsbeam.transforms.lake.articles import article_rows
 from newsbeam.transforms.lake.rows import (
-    LakeRow,
-    article_row,
     dead_letter_row,
     duplicate_row,
-    entity_rows,
     feed_state_row,
-    near_state_row,
     seen_duplicate_row,
-    seen_row,
     story_row,
     story_state_row,
 )
@@ -47,14 +42,6 @@ from newsbeam.transforms.read.seen import SkipSeen
 from newsbeam.transforms.read.warc import ReadWarcPages
 from newsbeam.transforms.stories.stage import STATE as STORY_STATE
 from newsbeam.transforms.stories.stage import STORIES, AssignStories
-
-
-def article_rows(article: Article, run_id: str, top_k: int, threshold: float) -> Iterator[LakeRow]:
-    """The article's own row, one slim row per salient entity, and its ``_state/seen`` row."""
-    yield article_row(article, run_id)
-    yield from entity_rows(article, salient(article.entities, top_k=top_k, threshold=threshold), run_id)
-    yield seen_row(article, run_id)
-    yield near_state_row(state_row(article), run_id)
 
 
 def near_index(output: str) -> LshIndex:

@@ -46,20 +46,15 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newsbeam.schemas.records import Article, DeadLetter, Duplicate, FeedState
 from newsbeam.transforms.base import METRICS_NAMESPACE, counter
-from newsbeam.transforms.dedup.near import state_row
-from newsbeam.transforms.entities.tagger import salient
 from newsbeam.transforms.lake import storage
+from newsbeam.transforms.lake.articles import article_rows
 from newsbeam.transforms.lake.publish import begin_run, is_published, publish_run
 from newsbeam.transforms.lake.rows import (
     LakeRow,
-    article_row,
     dead_letter_row,
     duplicate_row,
-    entity_rows,
     feed_state_row,
-    near_state_row,
     seen_duplicate_row,
-    seen_row,
     story_row,
     story_state_row,
 )
@@ -123,11 +118,7 @@ def window_rows(
     touched = sorted({a.story_id for a in assignments})
     for article in sorted(articles, key=lambda a: a.article_id):
         placed = _with_story(article, story_of[article.article_id])
-        rows.append(article_row(placed, run_id))
-        chosen = salient(placed.entities, top_k=config.top_entities, threshold=config.salience_threshold)
-        rows.extend(entity_rows(placed, chosen, run_id))
-        rows.append(seen_row(placed, run_id))
-        rows.append(near_state_row(state_row(placed), run_id))
+        rows.extend(article_rows(placed, run_id, config.top_entities, config.salience_threshold))
     stories = (index.stories[s] for s in touched if s in index.stories)
     rows.extend(story_row(row, run_id) for row in story_rows(stories, run_id))
     if assignments:
