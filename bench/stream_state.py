@@ -22,7 +22,7 @@ from newsbeam.schemas.records import FeedEntry
 from newsbeam.transforms.dedup.minhash import DEFAULT_HORIZON
 from newsbeam.transforms.stories.index import StoryIndex
 from newsbeam.transforms.stream.first import entry_key, text_key, url_key
-from newsbeam.transforms.stream.near import BUCKETS, Member, Signature, admitted, band_queries
+from newsbeam.transforms.stream.near_messages import BUCKETS, Member, Signature, admitted, band_queries
 
 
 def _size(value: Any) -> int:

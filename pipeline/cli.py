@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-interval", type=float, default=600.0, help="seconds between snapshots of the story index"
     )
     timing.add_argument("--horizon-days", type=float, default=7.0, help="how long dedup and story state is kept")
+    timing.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds a near-duplicate decision waits for an earlier copy delivered out of order",
+    )
     timing.add_argument("--status-interval", type=float, default=10.0, help="seconds between status lines")
     timing.add_argument("--tick", type=float, default=1.0, help="seconds between looks at the schedule")
     _add_run_options(stream_parser)
@@ -203,6 +209,8 @@ def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
         raise ConfigError("--min-interval must be positive and at most --max-interval")
     if args.commit_interval <= 0 or args.tick <= 0:
         raise ConfigError("--commit-interval and --tick must be positive")
+    if args.settle < 0:
+        raise ConfigError("--settle must not be negative")
     run = config_from_args(args, None)
     http = dataclasses.replace(run.http, host_budget_period=max(args.host_budget * 2, 300.0))
     return StreamConfig(
@@ -214,6 +222,7 @@ def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
         commit_interval=args.commit_interval,
         state_interval=args.state_interval,
         horizon=timedelta(days=args.horizon_days),
+        settle=args.settle,
         top_entities=run.top_entities,
         salience_threshold=run.salience_threshold,
         ner_model=run.ner_model,

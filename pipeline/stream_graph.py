@@ -28,6 +28,7 @@ from newsbeam.transforms.stories.index import StoryConfig
 from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_path, to_window
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
 from newsbeam.transforms.stream.near import NearDuplicates
+from newsbeam.transforms.stream.near_messages import DEFAULT_SETTLE
 from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds, PollConfig
 
 
@@ -41,6 +42,7 @@ class StreamConfig:
     commit_interval: float = 30.0
     state_interval: float = 600.0
     horizon: timedelta = timedelta(days=7)
+    settle: float = DEFAULT_SETTLE
     top_entities: int = 10
     salience_threshold: float = 0.03
     ner_model: str | None = None
@@ -73,7 +75,9 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
         | "KeyByText" >> beam.Map(text_key)
         | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", seen, horizon)).with_outputs(DUPLICATES, main=MAIN)
     )
-    near = by_text[MAIN] | "NearDuplicates" >> NearDuplicates(functools.partial(near_index, output), config.horizon)
+    near = by_text[MAIN] | "NearDuplicates" >> NearDuplicates(
+        functools.partial(near_index, output), config.horizon, config.settle
+    )
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     commit = CommitConfig(
         output,

@@ -25,14 +25,14 @@ from newsbeam.transforms.lake.state import SeenState
 from newsbeam.transforms.stories.index import StoryIndex
 from newsbeam.transforms.stream.commit import CommitConfig, commit_window, window_end, window_rows
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, too_old
-from newsbeam.transforms.stream.near import (
+from newsbeam.transforms.stream.near import NearDuplicates, decision
+from newsbeam.transforms.stream.near_messages import (
     Member,
-    NearDuplicates,
     Question,
     Signature,
     admitted,
-    decision,
     earlier,
+    later,
     reply,
 )
 from newsbeam.transforms.stream.poll import (
@@ -72,6 +72,8 @@ def test_a_bucket_answers_only_with_members_that_arrived_earlier() -> None:
     early, late = member("a", 1.0), member("b", 2.0)
     assert earlier(late, [early]) == ("a",)
     assert earlier(early, [late]) == (), "a later member is never an original"
+    assert later(early, [late]) == ("b",), "a member that came first but was fetched later hears of the original"
+    assert later(late, [early]) == ()
 
 
 def test_a_bucket_keeps_the_horizon_and_at_most_its_cap() -> None:
@@ -212,15 +214,18 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
     text = prose(8)
     first = make_article("https://x.example/p", text)
     same_text = make_article("https://y.example/q", text)
-    original = make_article("https://x.example/orig", prose(9))
-    # Fetched later: "earlier" in the stream is fetch order, whatever order keyed steps hand them on in.
-    near_copy = make_article("https://z.example/copy", edited(prose(9)), fetched_at=FETCHED + timedelta(minutes=1))
+    # The copy reaches the pipeline first but was fetched later: "earlier" is fetch order, whatever
+    # order the runner delivers them in (the original's bucket entries come after the copy's, and
+    # the copy's decision waits for them).
+    original = make_article("https://x.example/orig", prose(9), fetched_at=FETCHED - timedelta(minutes=1))
+    near_copy = make_article("https://z.example/copy", edited(prose(9)))
     unrelated = make_article("https://z.example/other", prose(10))
     articles = (
         TestStream()
-        .add_elements([first, original])
+        .add_elements([first, near_copy])
         .advance_processing_time(1)
-        .add_elements([same_text, near_copy, unrelated])
+        .add_elements([same_text, original, unrelated])
+        .advance_processing_time(5)
         .advance_watermark_to_infinity()
     )
     with beam.Pipeline(options=streaming_options()) as pipeline:
