@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from newsbeam.pipeline.config import RunConfig, new_run_id
-from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.feedlist import FeedList, read_feed_list
 from newsbeam.pipeline.run import run, run_compaction, run_migration
 from newsbeam.pipeline.stream_graph import StreamConfig
 from newsbeam.transforms.errors import ConfigError
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunConfig:
+    feeds = read_feed_list(feeds_path) if feeds_path else FeedList([], [])
     http = HttpConfig(
         user_agent=args.user_agent,
         contact=args.contact,
@@ -190,7 +191,8 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
     return RunConfig(
         output=args.output,
         run_id=getattr(args, "run_id", None) or new_run_id(),
-        feeds=tuple(load_feed_list(feeds_path)) if feeds_path else (),
+        feeds=tuple(feeds.specs),
+        feed_rejects=tuple(feeds.rejected),
         input_pattern=getattr(args, "input", None),
         warc_pattern=getattr(args, "warc", None),
         http=http,

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from newsbeam.pipeline.feedlist import Rejected
 from newsbeam.schemas.records import FeedSpec
 from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.read.jsonl import InputSlice
@@ -23,6 +24,8 @@ class RunConfig:
     output: str
     run_id: str = field(default_factory=new_run_id)
     feeds: tuple[FeedSpec, ...] = ()
+    feed_rejects: tuple[Rejected, ...] = ()
+    """Feed-list lines that are no usable feed: written as ``feeds`` dead letters, the rest is read."""
     input_pattern: str | None = None
     warc_pattern: str | None = None
     """``--warc``: WARC files (``.warc`` or ``.warc.gz``) whose HTML responses are the pages; always one part."""

@@ -1,7 +1,10 @@
 """Feed lists to ``FeedSpec``s: OPML, plain text, YAML or TOML, validated before the run starts.
 
-A bad feed list is a ``ConfigError`` naming the file, the line (or entry) and what to fix:
-it is cheaper to stop before the first fetch than to dead-letter a typo hours later.
+A feed list that cannot be read at all (unreadable, not UTF-8, broken XML/YAML/TOML, the wrong
+shape, no usable feed) is a ``ConfigError`` naming the file, the line and what to fix. One bad
+*entry* (a ``file:`` URL, two words on a line, an unknown key) is not: ``read_feed_list`` keeps it
+as a ``Rejected`` line, which a run writes as a ``feeds`` dead letter while it reads the rest, so
+one typo in a 5,000-feed list costs one feed, not the run. ``load_feed_list`` is the strict form.
 
 Formats (picked by extension, then by content):
 
@@ -18,9 +21,12 @@ Identical URLs are kept once (the first, with its options).
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,10 +34,21 @@ from urllib.parse import urlsplit
 import yaml
 from lxml import etree
 
-from newsbeam.schemas.records import FeedSpec
+from newsbeam.schemas.records import DeadLetter, FeedSpec
+from newsbeam.transforms.base import counter, dead_letter
 from newsbeam.transforms.errors import ConfigError
 
-__all__ = ["FEED_KEYS", "load_feed_list"]
+__all__ = [
+    "FEED_KEYS",
+    "FeedList",
+    "Rejected",
+    "load_feed_list",
+    "read_feed_list",
+    "rejected_dead_letter",
+    "usable_feeds",
+]
+
+_LOG = logging.getLogger(__name__)
 
 #: The keys a YAML/TOML feed entry may have, in the order the docs list them.
 FEED_KEYS = ("url", "source", "fetch_pages", "max_entries")
@@ -42,23 +59,82 @@ _YAML_HINT = re.compile(r"^feeds\s*:", re.MULTILINE)
 _INLINE_COMMENT = re.compile(r"\s+#")
 
 
-def load_feed_list(path: Path) -> list[FeedSpec]:
-    """Read and validate the feed list at ``path``; raise ``ConfigError`` saying what to fix."""
+@dataclass(frozen=True)
+class Rejected:
+    """One feed-list entry that is not a usable feed: where it is and what to fix."""
+
+    where: str
+    """``file:line`` (or ``file: feeds[i]`` where the format gives no line)."""
+    reason: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class FeedList:
+    specs: list[FeedSpec]
+    rejected: list[Rejected]
+
+
+Entry = FeedSpec | Rejected
+
+
+def read_feed_list(path: Path) -> FeedList:
+    """The usable feeds at ``path`` and the entries rejected; ``ConfigError`` if the file is unusable as a whole."""
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read feed list {path}: {error.strerror or error}; check the path") from None
     loader = _pick_loader(path, raw)
-    specs = loader(path, raw)
+    entries = loader(path, raw)
     unique: dict[str, FeedSpec] = {}
-    for spec in specs:
-        unique.setdefault(spec.url, spec)
+    rejected = [entry for entry in entries if isinstance(entry, Rejected)]
+    for spec in entries:
+        if isinstance(spec, FeedSpec):
+            unique.setdefault(spec.url, spec)
+    if not unique and rejected:
+        first = rejected[0]
+        raise ConfigError(
+            f"{first.where}: {first.reason} (and {len(rejected) - 1} more); the feed list has no usable feed"
+        )
     if not unique:
         raise ConfigError(f"{path}: the feed list has no feeds; add at least one feed URL")
-    return list(unique.values())
+    return FeedList(list(unique.values()), rejected)
 
 
-def _pick_loader(path: Path, raw: bytes) -> Callable[[Path, bytes], list[FeedSpec]]:
+def load_feed_list(path: Path) -> list[FeedSpec]:
+    """The feeds at ``path``, strictly: the first rejected entry is a ``ConfigError`` saying what to fix."""
+    feeds = read_feed_list(path)
+    if feeds.rejected:
+        first = feeds.rejected[0]
+        raise ConfigError(f"{first.where}: {first.reason}")
+    return feeds.specs
+
+
+def rejected_dead_letter(line: Rejected) -> DeadLetter:
+    """The ``feeds`` dead letter of a rejected feed-list line, counted like every stage's (for exit 3)."""
+    counter("dead_letters").inc()
+    error = ConfigError(f"feed-list entry skipped: {line.reason}; fix or remove it")
+    return dead_letter("feeds", error, line.where, line.value)
+
+
+def usable_feeds(path: Path) -> list[FeedSpec]:
+    """The feeds at ``path``, logging each rejected entry (the stream's re-reads of its list)."""
+    feeds = read_feed_list(path)
+    for line in feeds.rejected:
+        _LOG.warning("feed list %s: %s; the line is skipped", line.where, line.reason)
+    return feeds.specs
+
+
+def _entry(where: str, make: Callable[[], FeedSpec], value: Any = "") -> Entry:
+    """``make()``, or the ``Rejected`` line its ``ConfigError`` describes."""
+    try:
+        return make()
+    except ConfigError as error:
+        reason = error.reason.removeprefix(f"{where}: ")
+        return Rejected(where, reason, str(value)[:200])
+
+
+def _pick_loader(path: Path, raw: bytes) -> Callable[[Path, bytes], list[Entry]]:
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return _load_yaml
@@ -87,7 +163,7 @@ def _decode(path: Path, raw: bytes) -> str:
 # --------------------------------------------------------------------------- formats
 
 
-def _load_opml(path: Path, raw: bytes) -> list[FeedSpec]:
+def _load_opml(path: Path, raw: bytes) -> list[Entry]:
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, huge_tree=False
     )
@@ -101,7 +177,7 @@ def _load_opml(path: Path, raw: bytes) -> list[FeedSpec]:
             f"{path}: the XML root is <{name}>, not <opml>; a feed list must be OPML "
             "(to read one feed, list its URL in a .txt file)"
         )
-    specs = []
+    specs: list[Entry] = []
     for outline in root.iter():
         if not isinstance(outline.tag, str) or etree.QName(outline).localname.lower() != "outline":
             continue
@@ -109,26 +185,44 @@ def _load_opml(path: Path, raw: bytes) -> list[FeedSpec]:
         if "xmlurl" not in attributes:
             continue  # a folder/category outline, or a plain link
         where = f"{path}:{outline.sourceline}"  # libxml2: the line where the start tag ends
-        url = _check_url(attributes["xmlurl"], where, "xmlUrl")
         source = (attributes.get("title") or attributes.get("text") or "").strip() or None
-        specs.append(FeedSpec(url=url, source=source))
+        url = attributes["xmlurl"]
+        specs.append(_entry(where, partial(_outline_spec, url, where, source), url))
     return specs
 
 
-def _load_text(path: Path, raw: bytes) -> list[FeedSpec]:
-    specs = []
+def _load_text(path: Path, raw: bytes) -> list[Entry]:
+    specs: list[Entry] = []
     for number, line in enumerate(_decode(path, raw).splitlines(), 1):
         value = _INLINE_COMMENT.split(line, maxsplit=1)[0].strip()
         if not value or value.startswith("#"):
             continue
         where = f"{path}:{number}"
-        if len(value.split()) > 1:
-            raise ConfigError(f"{where}: expected one URL per line, got {value[:120]!r}")
-        specs.append(FeedSpec(url=_check_url(value, where)))
+        specs.append(_entry(where, partial(_line_spec, value, where), value))
     return specs
 
 
-def _load_yaml(path: Path, raw: bytes) -> list[FeedSpec]:
+def _entries(wheres: list[str], feeds: list[Any]) -> list[Entry]:
+    """Each YAML/TOML ``feeds`` item as a spec or a ``Rejected`` line."""
+    pairs = zip(wheres, feeds, strict=True)
+    return [_entry(where, partial(_spec_from_entry, item, where), item) for where, item in pairs]
+
+
+def _outline_spec(url: str, where: str, source: str | None) -> FeedSpec:
+    return FeedSpec(url=_check_url(url, where, "xmlUrl"), source=source)
+
+
+def _line_spec(value: str, where: str) -> FeedSpec:
+    return FeedSpec(url=_one_url(value, where))
+
+
+def _one_url(value: str, where: str) -> str:
+    if len(value.split()) > 1:
+        raise ConfigError(f"{where}: expected one URL per line, got {value[:120]!r}")
+    return _check_url(value, where)
+
+
+def _load_yaml(path: Path, raw: bytes) -> list[Entry]:
     text = _decode(path, raw)
     loader = yaml.SafeLoader(text)
     try:
@@ -147,13 +241,11 @@ def _load_yaml(path: Path, raw: bytes) -> list[FeedSpec]:
             if key.value == "feeds" and isinstance(value, yaml.SequenceNode):
                 lines = [item.start_mark.line + 1 for item in value.value]
     feeds = _top_level_feeds(path, data, "a YAML mapping with a 'feeds:' list")
-    return [
-        _spec_from_entry(entry, f"{path}:{lines[i]}" if i < len(lines) else f"{path}: feeds[{i}]")
-        for i, entry in enumerate(feeds)
-    ]
+    wheres = [f"{path}:{lines[i]}" if i < len(lines) else f"{path}: feeds[{i}]" for i in range(len(feeds))]
+    return _entries(wheres, feeds)
 
 
-def _load_toml(path: Path, raw: bytes) -> list[FeedSpec]:
+def _load_toml(path: Path, raw: bytes) -> list[Entry]:
     text = _decode(path, raw)
     try:
         data = tomllib.loads(text)
@@ -162,10 +254,8 @@ def _load_toml(path: Path, raw: bytes) -> list[FeedSpec]:
     feeds = _top_level_feeds(path, data, "a TOML document with [[feeds]] tables")
     headers = [text.count("\n", 0, m.start()) + 1 for m in _TOML_FEEDS_HEADER.finditer(text)]
     lines = headers if len(headers) == len(feeds) else []
-    return [
-        _spec_from_entry(entry, f"{path}:{lines[i]}" if lines else f"{path}: feeds[{i}] (entry {i + 1})")
-        for i, entry in enumerate(feeds)
-    ]
+    wheres = [f"{path}:{lines[i]}" if lines else f"{path}: feeds[{i}] (entry {i + 1})" for i in range(len(feeds))]
+    return _entries(wheres, feeds)
 
 
 def _top_level_feeds(path: Path, data: Any, expected: str) -> list[Any]:

@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.feedlist import rejected_dead_letter
 from newsbeam.schemas.records import FeedSpec, FeedState
 from newsbeam.transforms.base import DEAD_LETTER, MAIN
 from newsbeam.transforms.clean.stage import CleanPages
@@ -85,6 +86,13 @@ def build(
             entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))
         pages = entries | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
+        if config.feed_rejects:
+            rejected = (
+                pipeline
+                | "RejectedFeedLines" >> beam.Create(list(config.feed_rejects))
+                | "FeedLineDeadLetters" >> beam.Map(rejected_dead_letter)
+            )
+            dead_letters.append(rejected)
         state_rows.append(read[FEED_STATE] | "FeedStateRows" >> beam.Map(feed_state_row, config.run_id))
     dead_letters.append(pages[DEAD_LETTER])
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import apache_beam as beam
 
-from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.feedlist import usable_feeds
 from newsbeam.pipeline.graph import near_index
 from newsbeam.transforms.base import DEAD_LETTER, MAIN
 from newsbeam.transforms.clean.stage import CleanPages
@@ -55,7 +55,7 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
     output = config.output
     horizon = config.horizon.total_seconds()
     stop = stop_path(output, config.stream_id)
-    ticks = pipeline | "FeedTicks" >> FeedTicks(config.feed_list, load_feed_list, config.poll, stop)
+    ticks = pipeline | "FeedTicks" >> FeedTicks(config.feed_list, usable_feeds, config.poll, stop)
     polled = ticks | "PollFeeds" >> PollAllFeeds(config.http, config.poll, functools.partial(load_feed_states, output))
     new = (
         polled[MAIN]

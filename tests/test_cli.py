@@ -112,3 +112,25 @@ def test_failed_run_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest.M
     assert not (output / "_runs").exists() and not list(output.rglob("*.parquet"))
     con = lake_sql.connect(str(output))
     assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]
+
+
+def test_bad_feed_list_lines_are_dead_letters_and_the_good_feeds_are_read(tmp_path: Path) -> None:
+    from newsbeam.pipeline.demo.server import materialise_feed_list, serve_site
+    from newsbeam.pipeline.feedlist import load_feed_list
+
+    output = tmp_path / "lake"
+    with serve_site(SITE) as server:
+        good = [spec.url for spec in load_feed_list(materialise_feed_list(SITE, server.base_url, tmp_path / "f.opml"))]
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(f"{good[0]}\nfile:///etc/passwd\nnot a feed\n" + "\n".join(good[1:]) + "\n")
+        code = main(
+            ["run", "--feeds", str(feeds), "--output", str(output), "--allow-private-networks", "--min-delay", "0"]
+        )
+    assert code == EXIT_PARTIAL
+    con = lake_sql.connect(str(output))
+    query = "SELECT stage, input_id, reason FROM dead_letters WHERE stage = 'feeds' ORDER BY input_id"
+    letters = con.execute(query).fetchall()
+    assert [(stage, where) for stage, where, _ in letters] == [("feeds", f"{feeds}:2"), ("feeds", f"{feeds}:3")]
+    assert "not an http(s) URL" in letters[0][2] and "one URL per line" in letters[1][2]
+    sources = con.execute("SELECT count(DISTINCT feed_url), count(*) FROM articles").fetchall()[0]
+    assert sources[0] == len(good) and sources[1] > 0, "every good feed's articles are in the lake"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.feedlist import Rejected, load_feed_list, read_feed_list, rejected_dead_letter
 from newsbeam.schemas.records import FeedSpec
 from newsbeam.transforms.errors import ConfigError
 
@@ -178,3 +178,42 @@ def test_opml_entities_neither_leak_nor_expand(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not well-formed XML"):
         load_feed_list(bomb)  # libxml2's amplification limit refuses it at once
+
+
+def test_a_bad_entry_is_rejected_with_its_line_and_the_rest_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "f.txt", f"{GAZETTE}\nfile:///etc/passwd\nhttps://a.example/x https://b.example/y\n{VALLEY}\n"
+    )
+    feeds = read_feed_list(path)
+    assert [spec.url for spec in feeds.specs] == [GAZETTE, VALLEY]
+    assert [line.where for line in feeds.rejected] == [f"{path}:2", f"{path}:3"]
+    assert "not an http(s) URL" in feeds.rejected[0].reason and feeds.rejected[0].value == "file:///etc/passwd"
+    assert "one URL per line" in feeds.rejected[1].reason
+    with pytest.raises(ConfigError, match=r"f\.txt:2: "):
+        load_feed_list(path)  # the strict form still stops at the first
+
+
+def test_bad_yaml_and_opml_entries_are_rejected_one_by_one(tmp_path: Path) -> None:
+    yml = write(tmp_path, "f.yaml", f"feeds:\n  - {GAZETTE}\n  - url: {VALLEY}\n    sourse: Valley\n")
+    feeds = read_feed_list(yml)
+    assert [spec.url for spec in feeds.specs] == [GAZETTE]
+    assert feeds.rejected[0].where == f"{yml}:3" and "did you mean 'source'" in feeds.rejected[0].reason
+    opml = write(
+        tmp_path,
+        "f.opml",
+        f'<opml version="2.0"><body>\n<outline xmlUrl="{GAZETTE}"/>\n<outline xmlUrl="javascript:x"/>\n</body></opml>',
+    )
+    feeds = read_feed_list(opml)
+    assert [spec.url for spec in feeds.specs] == [GAZETTE] and feeds.rejected[0].where == f"{opml}:3"
+
+
+def test_a_list_with_no_usable_feed_stays_fatal(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.txt", "file:///etc/passwd\nftp://x.example/feed\n")
+    with pytest.raises(ConfigError, match=r"f\.txt:1: .*and 1 more.*no usable feed"):
+        read_feed_list(path)
+
+
+def test_a_rejected_line_becomes_a_feeds_dead_letter() -> None:
+    letter = rejected_dead_letter(Rejected("feeds.txt:7", "url 'file:///x' is not an http(s) URL", "file:///x"))
+    assert (letter.stage, letter.input_id, letter.excerpt) == ("feeds", "feeds.txt:7", "file:///x")
+    assert letter.reason.startswith("feed-list entry skipped: url 'file:///x'") and "fix or remove" in letter.reason
