@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"vacuum deletes files no version newer than this needs (default {DEFAULT_RETENTION_HOURS}: "
         "time travel and plain-glob readers keep a week; at least 1, longer than any run)",
     )
+    report_parser = commands.add_parser(
+        "report",
+        help="one self-contained HTML page (or JSON) on a lake's health: runs, feeds, layout drift, dead letters",
+    )
+    report_parser.add_argument("--output", required=True, help="lake root folder (or s3://…)")
+    report_parser.add_argument("--to", type=Path, required=True, help="file to write (e.g. report.html)")
+    report_parser.add_argument("--format", choices=("html", "json"), default="html", help="html (default) or json")
+
     migrate_parser = commands.add_parser(
         "migrate", help="convert a lake written by newsbeam 0.1's own table format to Delta tables, in place"
     )
@@ -242,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compact":
             return run_compaction(args.output, args.before, args.retention_hours)
+        if args.command == "report":
+            from newsbeam.pipeline.report import write_report
+
+            write_report(args.output, args.to, args.format)
+            print(f"report written to {args.to}")
+            return EXIT_OK
         if args.command == "migrate":
             return run_migration(args.output)
         if args.command == "demo":
