@@ -16,12 +16,14 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.feedlist import FeedList, read_feed_list
+from newsbeam.pipeline.progress import Progress
 from newsbeam.pipeline.run import run, run_compaction, run_migration
 from newsbeam.pipeline.stream_graph import StreamConfig
 from newsbeam.transforms.errors import ConfigError
@@ -114,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 10000 on the in-process runner, no split on other runners; 0: never split)",
     )
     _add_run_options(run_parser)
+    shown = run_parser.add_argument_group("progress")
+    shown.add_argument("-q", "--quiet", action="store_true", help="no progress line (the summary still prints)")
+    shown.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        help="seconds between progress log lines when stderr is not a terminal (default 30)",
+    )
 
     stream_parser = commands.add_parser(
         "stream",
@@ -266,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from newsbeam.pipeline.stream import stream
 
             return stream(stream_config_from_args(args), beam_args)
-        result = run(config_from_args(args, args.feeds), beam_args)
+        config = config_from_args(args, args.feeds)
+        shown: AbstractContextManager[object] = (
+            nullcontext() if args.quiet else Progress(config, max(args.progress_interval, 0.1))
+        )
+        with shown:
+            result = run(config, beam_args)
     except ConfigError as error:
         print(f"newsbeam: {error.reason}", file=sys.stderr)
         return EXIT_FATAL

@@ -19,6 +19,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.typehints.decorators import IOTypeHints, get_type_hints
 
 from newsbeam.schemas.records import DeadLetter
+from newsbeam.transforms import progress
 from newsbeam.transforms.errors import NewsbeamError
 
 MAIN = "main"
@@ -30,9 +31,23 @@ DeadLetterOutput = TaggedOutput[Literal["dead_letter"], DeadLetter]
 """A stage's ``dead_letter`` output in a return hint (Beam 2.78 reads tagged types from ``TaggedOutput``)."""
 
 
+class _Counter:
+    """A Beam counter that also feeds the live progress line (``transforms/progress.py``)."""
+
+    __slots__ = ("beam", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.beam = Metrics.counter(METRICS_NAMESPACE, name)
+
+    def inc(self, n: int = 1) -> None:
+        self.beam.inc(n)
+        progress.note(self.name, n)
+
+
 def counter(name: str) -> Any:
     """A run-summary counter; every counter of the run lives in one namespace."""
-    return Metrics.counter(METRICS_NAMESPACE, name)
+    return _Counter(name)
 
 
 def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
