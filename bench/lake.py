@@ -187,6 +187,22 @@ def small_commits(
     }
 
 
+def time_report(output: Path) -> dict[str, Any]:
+    """``newsbeam report`` of the lake as it stands: the HTML page and the JSON, each timed."""
+    from newsbeam.pipeline.report import write_report
+
+    timings: dict[str, Any] = {}
+    for fmt in ("html", "json"):
+        target = TMP / f"lake-report.{fmt}"
+        started = time.perf_counter()
+        data = write_report(str(output), target, fmt)
+        timings[f"{fmt}_seconds"] = rounded(time.perf_counter() - started)
+        timings[f"{fmt}_bytes"] = target.stat().st_size
+        target.unlink()
+    timings.update(articles=data["totals"]["articles"], runs_read=len(data["runs"]))
+    return timings
+
+
 def run_lake(
     articles: int,
     scheduled_runs: int,
@@ -253,9 +269,13 @@ def run_lake(
     log("lake: queries after compaction")
     after = lake_read.queries(output, head, tail, scheduled_day)
     connect_at_batch = lake_read.connect_breakdown(output)
+    log("lake: newsbeam report of the compacted lake")
+    report_at_batch = time_report(output)
 
     log(f"lake: {commits} small commits of {per_commit} articles, connect() every {curve_every}")
     curve = small_commits(output, new_day + timedelta(days=1), commits, per_commit, max(1, curve_every), after["sql"])
+    log("lake: newsbeam report after the small commits")
+    report_after_commits = time_report(output)
     shutil.rmtree(output, ignore_errors=True)
     total = sum(scheduled.values())
     return {
@@ -274,4 +294,5 @@ def run_lake(
             **connect_at_batch,
         },
         "small_commits": curve,
+        "report": {"at_batch": report_at_batch, "after_small_commits": report_after_commits},
     }

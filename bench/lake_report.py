@@ -15,6 +15,7 @@ WRITE_AIM_S = 35
 ENTITY_PER_DAY_AIM_MS = 50
 TOP_ENTITIES_AIM_MS = 100
 CONNECT_AIM_MS = 200
+REPORT_AIM_S = 10
 QUERY_AIMS: dict[str, int | None] = {
     "entity_per_day_frequent": ENTITY_PER_DAY_AIM_MS,
     "entity_per_day_tail": ENTITY_PER_DAY_AIM_MS,
@@ -192,6 +193,23 @@ def headline_rows(lake: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{disk0.get('entities', 0):,} -> {disk1.get('entities', 0):,}{was}",
             )
         )
+    for when, label in (
+        ("at_batch", "the compacted lake"),
+        ("after_small_commits", "the lake after the small commits"),
+    ):
+        if report := dig(lake, "report", when):
+            aim, ok = _aim(report["html_seconds"], REPORT_AIM_S)
+            add(
+                headline_row(
+                    f"newsbeam report of {label} ({report['articles']:,} articles)",
+                    report["html_seconds"],
+                    "s",
+                    aim,
+                    ok,
+                    f"HTML {report['html_bytes'] / 1e6:.1f} MB (plotly.js inlined), {report['runs_read']} run records "
+                    f"read; --format json {report['json_seconds']} s",
+                )
+            )
     return rows
 
 
@@ -228,6 +246,18 @@ def _side_by_side(lake: dict[str, Any], old: dict[str, Any] | None) -> list[list
     rows.append(
         row("compaction of the scheduled day (s)", old and old["compaction_seconds"], compaction.get("seconds"))
     )
+    for when, label in (("at_batch", "compacted lake"), ("after_small_commits", "after the small commits")):
+        report = dig(lake, "report", when) or {}
+        if report:
+            articles = report.get("articles", 0)
+            rows.append(
+                row(
+                    f"newsbeam report, {label}, {articles:,} articles (s)",
+                    None,
+                    report.get("html_seconds"),
+                    REPORT_AIM_S,
+                )
+            )
     for when in ("before", "after"):
         rows.append(
             row(

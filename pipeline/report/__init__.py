@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from newsbeam.pipeline.report.data import report_data
 from newsbeam.pipeline.report.page import render
@@ -12,7 +13,7 @@ from newsbeam.pipeline.report.page import render
 __all__ = ["render", "report_data", "write_report"]
 
 
-def write_report(output: str, to: Path, fmt: str = "html", now: datetime | None = None) -> dict[str, object]:
+def write_report(output: str, to: Path, fmt: str = "html", now: datetime | None = None) -> dict[str, Any]:
     """Write the report of the lake at ``output`` to ``to`` as ``html`` or ``json``; returns its numbers."""
     data = report_data(output, now)
     text = render(data) if fmt == "html" else json.dumps(data, indent=1, default=str, ensure_ascii=False) + "\n"
