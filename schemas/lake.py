@@ -132,6 +132,7 @@ FEED_STATE = pa.schema(
         ("last_attempt_at", _TS),
         ("last_success_at", _TS),
         ("consecutive_failures", pa.int32()),
+        ("last_fetch_ms", pa.int32()),
         ("schema_version", pa.int32()),
         ("run_id", pa.string()),
     ]

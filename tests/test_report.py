@@ -16,8 +16,9 @@ from newsbeam.pipeline.cli import EXIT_OK, EXIT_PARTIAL, main
 from newsbeam.pipeline.config import RunConfig
 from newsbeam.pipeline.demo.server import serve_site
 from newsbeam.pipeline.report import report_data, write_report
+from newsbeam.pipeline.report.charts import CHARTS
 from newsbeam.pipeline.report.drift import DriftRule, judge_site
-from newsbeam.pipeline.report.page import CHARTS, link, script_json
+from newsbeam.pipeline.report.page import link, script_json
 from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import FeedSpec
 from newsbeam.transforms.fetch.http import HttpConfig
@@ -97,6 +98,7 @@ def test_a_site_whose_template_changes_is_flagged_and_an_unchanged_one_is_not(tm
     health = {feed["feed_url"].split("/")[-2]: feed for feed in data["feeds"]}
     assert health["gone"]["failing"] and health["gone"]["last_status"] == 404 and health["gone"]["polls"] == 4
     assert not health["steady"]["failing"] and health["steady"]["articles"] == 16
+    assert health["steady"]["median_fetch_ms"] is not None and health["steady"]["median_fetch_ms"] >= 0
     # Published every hour or so until 1 November 21:00: stale a month later, not an hour later.
     assert health["steady"]["stale"] and health["changing"]["stale"]
     soon = report_data(str(output), now=datetime(2026, 11, 1, 22, tzinfo=timezone.utc))
@@ -227,3 +229,43 @@ def test_report_of_an_empty_lake_still_writes(tmp_path: Path, fmt: str) -> None:
     target = tmp_path / f"r.{fmt}"
     write_report(str(output), target, fmt)
     assert target.stat().st_size > 0
+
+
+def test_a_feed_state_table_from_before_fetch_latency_gains_the_column(tmp_path: Path) -> None:
+    """A lake written before ``last_fetch_ms`` existed: its old files still load, new rows carry latency."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from newsbeam.schemas.lake import FEED_STATE, TABLES
+    from newsbeam.transforms.lake.delta import table_uri
+    from newsbeam.transforms.lake.state import load_feed_states
+
+    output = tmp_path / "lake"
+    old_schema = pa.schema([field for field in FEED_STATE if field.name != "last_fetch_ms"])
+    old_row = {name: None for name in old_schema.names} | {
+        "feed_url": "https://old.example/feed",
+        "etag": '"v1"',
+        "last_status": 200,
+        "consecutive_failures": 0,
+        "last_attempt_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "schema_version": 1,
+        "run_id": "old",
+    }
+    write_deltalake(
+        table_uri(str(output), "feed_state"),
+        pa.Table.from_pylist([old_row], schema=old_schema),
+        name=TABLES["feed_state"].name,
+    )
+    site = tmp_path / "site"
+    publish(site, "steady", 0, broken=False)
+    with serve_site(site) as server:
+        run(RunConfig(output=str(output), feeds=(FeedSpec(url=f"{server.base_url}/steady/rss.xml"),), http=LOOPBACK))
+    states = load_feed_states(str(output))
+    assert (
+        states["https://old.example/feed"].etag == '"v1"' and states["https://old.example/feed"].last_fetch_ms is None
+    )
+    new = [state for url, state in states.items() if "steady" in url]
+    assert len(new) == 1 and new[0].last_fetch_ms is not None
+    con = lake_sql.connect(str(output))
+    latencies = dict(con.execute("SELECT feed_url, last_fetch_ms FROM feed_state").fetchall())
+    assert latencies.pop("https://old.example/feed") is None and all(ms is not None for ms in latencies.values())

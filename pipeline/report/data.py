@@ -116,6 +116,8 @@ def feed_health(con: duckdb.DuckDBPyConnection, now: datetime) -> list[dict[str,
                    max(last_attempt_at) AS last_attempt_at,
                    max(last_success_at) AS last_success_at,
                    avg(CASE WHEN last_status = 304 THEN 1.0 ELSE 0.0 END) AS not_modified_share,
+                   arg_max(last_fetch_ms, last_attempt_at) AS last_fetch_ms,
+                   CAST(median(last_fetch_ms) AS INTEGER) AS median_fetch_ms,
                    count(*) AS polls
             FROM feed_state GROUP BY 1),
         entries AS (

@@ -23,7 +23,7 @@ from typing import Any
 
 from plotly.offline import get_plotlyjs
 
-CHARTS = ("runs", "articles_per_hour", "feed_health", "drift", "dead_letters", "entities", "stories", "duplicates")
+from newsbeam.pipeline.report.charts import CHARTS, chart_specs
 
 BOOT = """
 document.querySelectorAll("[data-chart]").forEach(function (node) {
@@ -39,11 +39,6 @@ table{border-collapse:collapse;width:100%;font-size:13px}td,th{border-bottom:1px
 text-align:left;vertical-align:top}th{background:#f6f6f6}.bad{color:#b00020;font-weight:600}
 .chart{min-height:320px}.totals span{margin-right:24px}
 """
-
-
-def chart_text(value: Any) -> str:
-    """A label for Plotly, which reads tags and entities in labels: shown as text, never as markup."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def script_json(value: Any) -> str:
@@ -90,154 +85,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "title": {"text": chart_text(title)},
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
-        "height": 340,
-        **extra,
-    }
-
-
-def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Plotly ``{data, layout}`` per chart name, from the report's numbers."""
-    runs = data["runs"]
-    per_hour = data["articles_per_hour"]
-    sources = sorted({row["source"] for row in per_hour})
-    feeds = [f for f in data["feeds"] if f["hours_since_new"] is not None][:40]
-    drift = data["drift"][:30]
-    letters = data["dead_letters"]
-    stages = sorted({row["stage"] for row in letters})
-    today = data["today"]
-    return {
-        "runs": {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": "articles",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["articles"] for r in runs],
-                },
-                {
-                    "type": "bar",
-                    "name": "dead letters",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["dead_letters"] for r in runs],
-                },
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
-                    "name": "duration (s)",
-                    "yaxis": "y2",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["duration_s"] for r in runs],
-                },
-            ],
-            "layout": _layout(
-                "Runs and stream windows", yaxis2={"overlaying": "y", "side": "right", "title": {"text": "s"}}
-            ),
-        },
-        "articles_per_hour": {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": chart_text(source),
-                    "x": [r["hour"] for r in per_hour if r["source"] == source],
-                    "y": [r["articles"] for r in per_hour if r["source"] == source],
-                }
-                for source in sources
-            ],
-            "layout": _layout("Articles per hour, by source", barmode="stack"),
-        },
-        "feed_health": {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": "hours since last new article",
-                    "x": [chart_text(f["feed_url"]) for f in feeds],
-                    "y": [f["hours_since_new"] for f in feeds],
-                },
-                {
-                    "type": "bar",
-                    "name": "usual gap (hours)",
-                    "x": [chart_text(f["feed_url"]) for f in feeds],
-                    "y": [f["usual_gap_hours"] for f in feeds],
-                },
-            ],
-            "layout": _layout("Feed staleness", xaxis={"showticklabels": False}),
-        },
-        "drift": {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": "earlier pages broken",
-                    "x": [chart_text(d["site"]) for d in drift],
-                    "y": [d["earlier_broken_share"] for d in drift],
-                },
-                {
-                    "type": "bar",
-                    "name": "recent pages broken",
-                    "x": [chart_text(d["site"]) for d in drift],
-                    "y": [d["recent_broken_share"] for d in drift],
-                },
-            ],
-            "layout": _layout("Layout drift: share of pages whose extraction looks broken", yaxis={"range": [0, 1]}),
-        },
-        "dead_letters": {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": chart_text(stage),
-                    "x": [chart_text(r["error_type"]) for r in letters if r["stage"] == stage],
-                    "y": [r["count"] for r in letters if r["stage"] == stage],
-                }
-                for stage in stages
-            ],
-            "layout": _layout("Dead letters by stage and error", barmode="stack"),
-        },
-        "entities": {
-            "data": [
-                {
-                    "type": "bar",
-                    "orientation": "h",
-                    "y": [chart_text(e["name"]) for e in today["entities"]][::-1],
-                    "x": [e["articles"] for e in today["entities"]][::-1],
-                }
-            ],
-            "layout": _layout(
-                f"Top entities of {today['day'] or 'the day'}", margin={"l": 160, "r": 20, "t": 40, "b": 40}
-            ),
-        },
-        "stories": {
-            "data": [
-                {
-                    "type": "bar",
-                    "orientation": "h",
-                    "y": [chart_text((s["title"] or s["story_id"])[:60]) for s in today["stories"]][::-1],
-                    "x": [s["articles"] for s in today["stories"]][::-1],
-                }
-            ],
-            "layout": _layout(
-                f"Top stories of {today['day'] or 'the day'}", margin={"l": 320, "r": 20, "t": 40, "b": 40}
-            ),
-        },
-        "duplicates": {
-            "data": [
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
-                    "name": "duplicate share",
-                    "x": [chart_text(r["run_id"]) for r in data["duplicates"]],
-                    "y": [r["duplicate_share"] for r in data["duplicates"]],
-                }
-            ],
-            "layout": _layout(
-                "Share of inputs that were exact or near copies, per run", xaxis={"showticklabels": False}
-            ),
-        },
-    }
-
-
 def _sha256(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
@@ -253,6 +100,7 @@ def tables(data: dict[str, Any]) -> dict[str, str]:
                 "last error",
                 "failures in a row",
                 "304 share",
+                "fetch ms (median)",
                 "hours since new",
                 "usual gap h",
                 "stale",
@@ -264,6 +112,7 @@ def tables(data: dict[str, Any]) -> dict[str, str]:
                     f["last_error"],
                     f["consecutive_failures"],
                     f["not_modified_share"],
+                    f.get("median_fetch_ms"),
                     f["hours_since_new"],
                     f["usual_gap_hours"],
                     "stale" if f["stale"] else "",

@@ -160,6 +160,8 @@ class HttpResponse:
     body: bytes
     fetched_at: datetime
     """UTC time the final response's headers arrived."""
+    elapsed_ms: int | None = field(default=None, compare=False)
+    """From the first request to the whole body read, redirects included (politeness waits excluded)."""
 
     @property
     def content_type(self) -> str | None:
@@ -312,7 +314,8 @@ class HttpxClient:
     ) -> HttpResponse:
         """GET ``url`` within every configured limit; raise a ``FetchError`` subclass on failure."""
         cfg = self.config
-        deadline = time.monotonic() + cfg.total_timeout
+        started = time.monotonic()
+        deadline = started + cfg.total_timeout
         headers = {"Accept": accept} if accept else {}
         if etag:
             headers["If-None-Match"] = etag
@@ -390,6 +393,7 @@ class HttpxClient:
                 headers={name.lower(): value for name, value in response.headers.items()},
                 body=body,
                 fetched_at=fetched_at,
+                elapsed_ms=int((time.monotonic() - started) * 1000),
             )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-from deltalake import DeltaTable
+from deltalake import DeltaTable, Field
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties, Transaction
 
@@ -84,7 +84,7 @@ def ensure_table(output: str, table: str) -> DeltaTable:
     """Open the table, creating it empty (schema and partitioning from ``schemas.lake``) if needed."""
     existing = open_table(output, table)
     if existing is not None:
-        return existing
+        return with_new_columns(existing, table)
     spec = TABLES[table]
     return DeltaTable.create(
         table_uri(output, table),
@@ -93,6 +93,15 @@ def ensure_table(output: str, table: str) -> DeltaTable:
         partition_by=list(spec.partition_keys) or None,
         name=spec.name,
     )
+
+
+def with_new_columns(existing: DeltaTable, table: str) -> DeltaTable:
+    """``existing`` with the columns ``schemas.lake`` added since it was created (nullable: old files read null)."""
+    have = {field.name for field in existing.schema().fields}
+    missing = [field for field in delta_schema(table) if field.name not in have]
+    if missing:
+        existing.alter.add_columns([Field.from_arrow(field.with_nullable(True)) for field in missing])
+    return existing
 
 
 def add_action(written: WrittenFile, modification_time_ms: int) -> AddAction:

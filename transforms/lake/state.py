@@ -29,11 +29,15 @@ SeenArticle = tuple[str, str]
 
 
 def _tables(paths: list[str], columns: list[str]) -> Iterator[pa.Table]:
+    """The ``columns`` of each file; a column added to the schema after a file was written reads as nulls."""
     for path in paths:
-        if storage.is_local(path):
-            yield pq.read_table(path, columns=columns)
-        else:
-            yield pq.read_table(pa.BufferReader(storage.read_bytes(path)), columns=columns)
+        source = path if storage.is_local(path) else pa.BufferReader(storage.read_bytes(path))
+        parquet = pq.ParquetFile(source)
+        present = set(parquet.schema_arrow.names)
+        table = parquet.read(columns=[c for c in columns if c in present])
+        for missing in (c for c in columns if c not in present):
+            table = table.append_column(missing, pa.nulls(table.num_rows))
+        yield table.select(columns)
 
 
 def _read(paths: list[str], columns: list[str]) -> list[dict[str, object]]:
@@ -133,6 +137,7 @@ def next_feed_state(
     last_modified: str | None = None,
     error: str | None = None,
     entries: int | None = None,
+    fetch_ms: int | None = None,
 ) -> FeedState:
     """The state after one attempt: validators kept from a 304, failures counted until a success."""
     previous = previous or FeedState(feed_url)
@@ -147,6 +152,7 @@ def next_feed_state(
             last_attempt_at=attempted_at,
             last_success_at=previous.last_success_at,
             consecutive_failures=previous.consecutive_failures + 1,
+            last_fetch_ms=previous.last_fetch_ms,
         )
     not_modified = status == 304
     return FeedState(
@@ -159,4 +165,5 @@ def next_feed_state(
         last_attempt_at=attempted_at,
         last_success_at=attempted_at,
         consecutive_failures=0,
+        last_fetch_ms=fetch_ms,
     )

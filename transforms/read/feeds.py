@@ -50,6 +50,7 @@ def _state_after(
             last_modified=response.last_modified if response is not None else None,
             error=error.reason if error is not None else None,
             entries=entries,
+            fetch_ms=response.elapsed_ms if response is not None else None,
         ),
     )
 

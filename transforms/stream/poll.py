@@ -166,6 +166,7 @@ def after_poll(
         etag=outcome.etag,
         last_modified=outcome.last_modified,
         entries=entries,
+        fetch_ms=outcome.elapsed_ms,
     )
     fresh = signals_from(outcome.headers, outcome.fetched_at, parsed if isinstance(parsed, ParsedFeed) else None)
     signals = _merged(schedule.signals, fresh) if outcome.not_modified else fresh
