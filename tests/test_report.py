@@ -219,6 +219,9 @@ def test_demo_lake_report_renders_in_the_browser(tmp_path: Path) -> None:
     assert console == [], console
     rendered = re.findall(r'data-chart="(\w+)"[^>]*><div class="plot-container', dom)
     assert sorted(rendered) == sorted(CHARTS)
+    copies = report_data(str(output))["duplicates"]
+    assert [(row["articles"], row["exact"], row["near"]) for row in copies] == [(17, 1, 1)], copies
+    assert copies[0]["near_share"] == round(1 / 19, 4)
     assert screenshot(page, "report-demo.png").stat().st_size > 10_000
 
 

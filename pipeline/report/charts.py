@@ -183,10 +183,11 @@ def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": "duplicate share",
+                    "name": f"{kind} copies",
                     "x": [chart_text(r["run_id"]) for r in data["duplicates"]],
-                    "y": [r["duplicate_share"] for r in data["duplicates"]],
+                    "y": [r[f"{kind}_share"] for r in data["duplicates"]],
                 }
+                for kind in ("exact", "near")
             ],
             "layout": _layout(
                 "Share of inputs that were exact or near copies, per run", xaxis={"showticklabels": False}

@@ -208,6 +208,8 @@ def duplicate_rates(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
     for row in rows:
         total = row["articles"] + row["exact"] + row["near"]
+        for kind in ("exact", "near"):
+            row[f"{kind}_share"] = round(row[kind] / total, 4) if total else 0.0
         row["duplicate_share"] = round((row["exact"] + row["near"]) / total, 4) if total else 0.0
     return rows
 
