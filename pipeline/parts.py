@@ -16,20 +16,13 @@ from collections.abc import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from newsbeam.transforms.errors import ConfigError
+from newsbeam.transforms.read.files import matching_files
 from newsbeam.transforms.read.jsonl import InputSlice
 
 
 def input_files(pattern: str) -> list[str]:
     """The files ``pattern`` matches, sorted; a pattern matching nothing is a configuration error."""
-    try:
-        matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception as error:  # noqa: BLE001 - Beam raises a bare BeamIOError subclass per scheme
-        raise ConfigError(f"cannot list --input {pattern}: {error}") from None
-    files = sorted(m.path for m in matches)
-    if not files:
-        raise ConfigError(f"--input {pattern} matches no file")
-    return files
+    return matching_files(pattern, "--input")
 
 
 def _cuts(path: str, part_size: int, carried: int) -> Iterator[tuple[int, int, int]]:

@@ -37,9 +37,10 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from newsbeam.schemas.records import Page
 from newsbeam.transforms.base import MAIN, DeadLetterOutput, Stage, TaggedTransform, apply_stage, counter
-from newsbeam.transforms.errors import ConfigError, InputRecordError
+from newsbeam.transforms.errors import InputRecordError
 from newsbeam.transforms.fetch.decode import decode_html
 from newsbeam.transforms.fetch.http import HttpResponse
+from newsbeam.transforms.read.files import matching_files
 from newsbeam.transforms.read.jsonl import parse_timestamp
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
@@ -81,14 +82,7 @@ def location(path: str, offset: int) -> str:
 
 def warc_files(pattern: str) -> list[str]:
     """The files ``--warc`` matches, sorted; a pattern matching nothing is a configuration error."""
-    try:
-        matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception as error:  # noqa: BLE001 - Beam raises a bare BeamIOError subclass per scheme
-        raise ConfigError(f"cannot list --warc {pattern}: {error}") from None
-    files = sorted(m.path for m in matches)
-    if not files:
-        raise ConfigError(f"--warc {pattern} matches no file")
-    return files
+    return matching_files(pattern, "--warc")
 
 
 def response_outcome(record: WarcRecord, where: str) -> Outcome:
