@@ -22,7 +22,7 @@ from newsbeam.transforms.errors import FeedParseError, FetchError
 from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from newsbeam.transforms.fetch.stage import ClientFactory, HttpStage, batched
 from newsbeam.transforms.lake.state import next_feed_state
-from newsbeam.transforms.read.feed_parser import parse_feed
+from newsbeam.transforms.read.feed_parser import ParsedFeed, parse_feed
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -93,30 +93,48 @@ class ParseFeeds(Stage):
         self, element: tuple[FeedSpec, HttpResponse]
     ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
         spec, response = element
-        if response.not_modified:
-            counter("feeds_not_modified").inc()
-            yield _state_after(spec, response, None)
+        parsed = parse_fetched(spec, response)
+        if isinstance(parsed, FeedParseError):
+            yield self.reject(parsed, spec.url, response.body)
+            yield _state_after(spec, response, parsed)
             return
-        try:
-            parsed = parse_feed(
-                response.body,
-                feed_url=response.url,
-                headers=response.headers,
-                source=spec.source,
-                max_entries=spec.max_entries,
-                fetch_pages=spec.fetch_pages,
-            )
-        except FeedParseError as error:
-            counter("feeds_failed").inc()
-            yield self.reject(error, spec.url, response.body)
-            yield _state_after(spec, response, error)
+        yield _state_after(spec, response, None, len(parsed.entries) if parsed else None)
+        if parsed is None:
             return
-        counter("feeds_ok").inc()
-        counter("entries").inc(len(parsed.entries))
-        yield _state_after(spec, response, None, len(parsed.entries))
         yield from parsed.entries
-        for identity, reason in parsed.skipped:
-            yield self.reject(FeedParseError(reason), f"{spec.url}#{identity}")
+        for input_id, error in skipped_items(spec, parsed):
+            yield self.reject(error, input_id)
+
+
+def parse_fetched(spec: FeedSpec, response: HttpResponse) -> ParsedFeed | FeedParseError | None:
+    """The feed in ``response``, counted for the summary: ``None`` for a 304, the error if it does not parse.
+
+    Shared by the batch graph (``ParseFeeds``) and the stream's ``PollFeeds``.
+    """
+    if response.not_modified:
+        counter("feeds_not_modified").inc()
+        return None
+    try:
+        parsed = parse_feed(
+            response.body,
+            feed_url=response.url,
+            headers=response.headers,
+            source=spec.source,
+            max_entries=spec.max_entries,
+            fetch_pages=spec.fetch_pages,
+        )
+    except FeedParseError as error:
+        counter("feeds_failed").inc()
+        return error
+    counter("feeds_ok").inc()
+    counter("entries").inc(len(parsed.entries))
+    return parsed
+
+
+def skipped_items(spec: FeedSpec, parsed: ParsedFeed) -> Iterator[tuple[str, FeedParseError]]:
+    """``(input id, error)`` of each feed item that could not be used (each becomes a dead letter)."""
+    for identity, reason in parsed.skipped:
+        yield f"{spec.url}#{identity}", FeedParseError(reason)
 
 
 class ReadFeeds(TaggedTransform):

@@ -40,8 +40,8 @@ from newsbeam.transforms.fetch.http import HttpClient, HttpConfig, HttpResponse,
 from newsbeam.transforms.fetch.politeness import PoliteClient
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.state import next_feed_state
-from newsbeam.transforms.read.feed_parser import ParsedFeed, parse_feed
-from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput
+from newsbeam.transforms.read.feed_parser import ParsedFeed
+from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput, parse_fetched, skipped_items
 from newsbeam.transforms.read.schedule import PollSignals, jittered, next_interval, signals_from
 
 logger = logging.getLogger("newsbeam")
@@ -298,22 +298,10 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
         if isinstance(outcome, FetchError):
             counter("feeds_failed").inc()
             yield _dead(dead_letter("feeds", outcome, spec.url))
-        elif outcome.not_modified:
-            counter("feeds_not_modified").inc()
         else:
-            try:
-                parsed = parse_feed(
-                    outcome.body,
-                    feed_url=outcome.url,
-                    headers=outcome.headers,
-                    source=spec.source,
-                    max_entries=spec.max_entries,
-                    fetch_pages=spec.fetch_pages,
-                )
-            except FeedParseError as error:
-                counter("feeds_failed").inc()
-                parsed = error
-                yield _dead(dead_letter("feeds", error, spec.url, outcome.body[:600]))
+            parsed = parse_fetched(spec, outcome)
+            if isinstance(parsed, FeedParseError):
+                yield _dead(dead_letter("feeds", parsed, spec.url, outcome.body[:600]))
         before = schedules[spec.url]
         schedule = after_poll(before, outcome, parsed, self.config, now)
         if worth_reporting(before.state, schedule.state, before.reported, now):
@@ -322,11 +310,9 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
             yield state_output
         schedules[spec.url] = schedule
         if isinstance(parsed, ParsedFeed):
-            counter("feeds_ok").inc()
-            counter("entries").inc(len(parsed.entries))
             yield from parsed.entries
-            for identity, reason in parsed.skipped:
-                yield _dead(dead_letter("feeds", FeedParseError(reason), f"{spec.url}#{identity}"))
+            for input_id, error in skipped_items(spec, parsed):
+                yield _dead(dead_letter("feeds", error, input_id))
 
 
 def _dead(letter: DeadLetter) -> DeadLetterOutput:
