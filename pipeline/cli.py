@@ -36,6 +36,24 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> None:
     """Options shared by ``run`` and ``demo``; the demo serves on loopback, so it may reach it."""
+    group = _add_http_options(parser, demo=demo)
+    group.add_argument("--refetch", action="store_true", help="fetch entries already in the lake again")
+    entities = parser.add_argument_group("entities")
+    entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
+    entities.add_argument(
+        "--salience-threshold", type=float, default=0.03, help="min salience for a row in entities/ (default 0.03)"
+    )
+    entities.add_argument(
+        "--ner-model",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="spaCy pipeline for NER, e.g. en_core_web_sm or a path (default: the packaged model; "
+        "'gazetteer' for the gazetteer alone)",
+    )
+
+
+def _add_http_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> argparse._ArgumentGroup:
+    """The fetching, politeness and SSRF options (``run``, ``stream``, ``demo``, ``discover``)."""
     http = HttpConfig()
     group = parser.add_argument_group("fetching and politeness")
     group.add_argument("--user-agent", default=http.user_agent, help="product token and URL sent as User-Agent")
@@ -61,19 +79,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> 
         default=demo,
         help="let URLs reach loopback, private and link-local addresses (off: SSRF guard)",
     )
-    group.add_argument("--refetch", action="store_true", help="fetch entries already in the lake again")
-    entities = parser.add_argument_group("entities")
-    entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
-    entities.add_argument(
-        "--salience-threshold", type=float, default=0.03, help="min salience for a row in entities/ (default 0.03)"
-    )
-    entities.add_argument(
-        "--ner-model",
-        default=None,
-        metavar="NAME_OR_PATH",
-        help="spaCy pipeline for NER, e.g. en_core_web_sm or a path (default: the packaged model; "
-        "'gazetteer' for the gazetteer alone)",
-    )
+    return group
 
 
 def installed_version() -> str:
@@ -169,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"vacuum deletes files no version newer than this needs (default {DEFAULT_RETENTION_HOURS}: "
         "time travel and plain-glob readers keep a week; at least 1, longer than any run)",
     )
+    discover_parser = commands.add_parser(
+        "discover",
+        help="find sites' feeds (link rel=alternate, common paths) and sitemaps (robots.txt); print a feed list",
+    )
+    discover_parser.add_argument("urls", nargs="+", metavar="URL", help="a site's homepage (or any page of it)")
+    _add_http_options(discover_parser)
+
     report_parser = commands.add_parser(
         "report",
         help="one self-contained HTML page (or JSON) on a lake's health: runs, feeds, layout drift, dead letters",
@@ -190,9 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunConfig:
-    feeds = read_feed_list(feeds_path) if feeds_path else FeedList([], [])
-    http = HttpConfig(
+def http_config(args: argparse.Namespace) -> HttpConfig:
+    """The HTTP client's settings from the fetching options."""
+    return HttpConfig(
         user_agent=args.user_agent,
         contact=args.contact,
         total_timeout=args.timeout,
@@ -206,6 +219,11 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         obey_robots=not args.no_robots,
         allow_private_networks=args.allow_private_networks,
     )
+
+
+def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunConfig:
+    feeds = read_feed_list(feeds_path) if feeds_path else FeedList([], [])
+    http = http_config(args)
     return RunConfig(
         output=args.output,
         run_id=getattr(args, "run_id", None) or new_run_id(),
@@ -260,6 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compact":
             return run_compaction(args.output, args.before, args.retention_hours)
+        if args.command == "discover":
+            from newsbeam.pipeline.discover import discover, feed_list_lines
+
+            sites = discover(args.urls, http_config(args))
+            print("\n".join(feed_list_lines(sites)))
+            for site in sites:
+                for problem in site.problems:
+                    print(f"newsbeam discover: {problem}", file=sys.stderr)
+            return EXIT_OK if all(any(f.kind != "sitemap" for f in s.found) for s in sites) else EXIT_PARTIAL
         if args.command == "report":
             from newsbeam.pipeline.report import write_report
 
