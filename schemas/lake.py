@@ -67,6 +67,11 @@ ARTICLES = pa.schema(
         ("duplicate_urls", pa.list_(pa.string())),
         ("entities", pa.list_(ENTITY_STRUCT)),
         ("mentions", pa.list_(MENTION_STRUCT)),
+        ("is_accessible_for_free", pa.bool_()),
+        ("robots", pa.list_(pa.string())),
+        ("tdm_reservation", pa.bool_()),
+        ("tdm_policy", pa.string()),
+        ("license", pa.string()),
         ("schema_version", pa.int32()),
         ("run_id", pa.string()),
     ]

@@ -60,6 +60,8 @@ class FeedEntry:
     tags: tuple[str, ...] = ()
     source: str | None = None
     fetch_page: bool = True
+    license: str | None = None
+    """The item's (else the feed's) rights or licence: ``<copyright>``, ``dc:rights``, Atom ``rights``, CC."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Page:
     entry: FeedEntry | None = None
     fetch_error: str | None = None
     """Set when the page could not be fetched and only the feed entry is available."""
+    rights_headers: tuple[tuple[str, str], ...] = ()
+    """The response's ``X-Robots-Tag`` and TDM headers (``transforms/clean/rights.py``)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,12 @@ class Article:
     duplicate_urls: tuple[str, ...] = ()
     entities: tuple[EntityRef, ...] = ()
     mentions: tuple[Mention, ...] = ()
+    is_accessible_for_free: bool | None = None
+    robots: tuple[str, ...] | None = None
+    tdm_reservation: bool | None = None
+    tdm_policy: str | None = None
+    license: str | None = None
+    """Rights signals, ``None`` when the page says nothing (``transforms/clean/rights.py``)."""
     minhash: MinHashSketch | None = field(default=None, compare=False, repr=False)
     """Filled by near-dedup; a cache derived from ``text``, so it takes no part in equality."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -18,6 +19,7 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from newsbeam.schemas.records import Article, FeedEntry, Page
+from newsbeam.transforms.clean.rights import Rights, tree_rights, with_headers
 from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
 from newsbeam.transforms.errors import ExtractError
 
@@ -94,18 +96,20 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _run_trafilatura(page: Page) -> tuple[Document | None, str | None]:
-    """Main text and metadata of ``page.html`` (None when trafilatura finds nothing), and the
-    page's own ``rel=canonical`` href.
+def _run_trafilatura(page: Page) -> tuple[Document | None, str | None, Rights]:
+    """Main text and metadata of ``page.html`` (None when trafilatura finds nothing), the
+    page's own ``rel=canonical`` href, and its rights signals.
 
     The href is read here because trafilatura drops relative canonical links unless the page
-    also has og: metadata to resolve them with; the page is parsed once for both.
+    also has og: metadata to resolve them with; the page is parsed once for all three, and the
+    rights before trafilatura strips the scripts and metas they live in.
     """
     tree = load_html(page.html)
     if tree is None:
-        return None, None
+        return None, None, Rights()
     link = tree.find('.//head//link[@rel="canonical"]')
     canonical = link.get("href") if link is not None else None
+    rights = tree_rights(tree)
     # An article cannot be published after we fetched it; bounding by the fetch time also
     # makes the result a function of the page, not of the day the pipeline runs. One day
     # of slack: htmldate compares timestamps with midnight of max_date, so a same-day
@@ -127,7 +131,7 @@ def _run_trafilatura(page: Page) -> tuple[Document | None, str | None]:
         include_tables=True,
         deduplicate=False,
     )
-    return (result if isinstance(result, Document) else None), canonical
+    return (result if isinstance(result, Document) else None), canonical, rights
 
 
 def _drop_headline(text: str, title: str | None) -> str:
@@ -248,6 +252,7 @@ def clean_page(page: Page) -> Article:
     entry = page.entry
     doc: Document | None = None
     canonical_link: str | None = None
+    rights = Rights()
     why_page = ""
     text: str | None = None
     text_source = "page"
@@ -256,7 +261,7 @@ def clean_page(page: Page) -> Article:
         text, text_source = page.text.strip(), "input"
     elif page.html:
         try:
-            doc, canonical_link = _run_trafilatura(page)
+            doc, canonical_link, rights = _run_trafilatura(page)
         except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
             why_page = f"trafilatura failed: {type(error).__name__}: {error}"
         else:
@@ -324,4 +329,16 @@ def clean_page(page: Page) -> Article:
         sitename=sitename,
         tags=tags,
         image=image,
+        **_rights_fields(with_headers(rights, dict(page.rights_headers)), entry),
     )
+
+
+def _rights_fields(rights: Rights, entry: FeedEntry | None) -> dict[str, Any]:
+    """The article's rights columns: the page's signals plus the feed entry's licence."""
+    return {
+        "is_accessible_for_free": rights.is_accessible_for_free,
+        "robots": rights.robots,
+        "tdm_reservation": rights.tdm_reservation,
+        "tdm_policy": rights.tdm_policy,
+        "license": entry.license if entry else None,
+    }

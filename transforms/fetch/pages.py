@@ -19,6 +19,9 @@ from newsbeam.transforms.fetch.decode import decode_html
 from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from newsbeam.transforms.fetch.stage import ClientFactory, HttpStage, batched
 
+RIGHTS_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
+"""Response headers a page keeps for its rights signals (``Page.rights_headers``, ``clean/rights.py``)."""
+
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""})
 
@@ -43,6 +46,7 @@ def page_from_response(entry: FeedEntry, response: HttpResponse) -> Page:
         status=response.status,
         content_type=response.content_type,
         entry=entry,
+        rights_headers=tuple((name, response.headers[name]) for name in RIGHTS_HEADERS if name in response.headers),
     )
 
 

@@ -72,6 +72,11 @@ def article_row(article: Article, run_id: str) -> LakeRow:
         "duplicate_urls": list(article.duplicate_urls),
         "entities": [_flat(entity, _ENTITY_FIELDS) for entity in article.entities],
         "mentions": [_flat(mention, _MENTION_FIELDS) for mention in article.mentions],
+        "is_accessible_for_free": article.is_accessible_for_free,
+        "robots": list(article.robots) if article.robots is not None else None,
+        "tdm_reservation": article.tdm_reservation,
+        "tdm_policy": article.tdm_policy,
+        "license": article.license,
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
     }

@@ -166,6 +166,7 @@ def _parse_xml_feed(
                 tags=_unique(tag.get("term") or tag.get("label") for tag in item.get("tags") or ()),
                 source=default_source,
                 fetch_page=fetch_pages,
+                license=_license(item, feed),
             )
         )
     return ParsedFeed(
@@ -260,6 +261,16 @@ def _feedparser_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
         detail = node.get("author_detail") or {}
         names = [detail.get("name") or node.get("author") or ""]
     return _unique(names)
+
+
+def _license(item: Mapping[str, Any], feed: Mapping[str, Any]) -> str | None:
+    """The entry's rights or licence, else the feed's (``None`` when neither says), on one line."""
+    for source in (item, feed):
+        for key in ("rights", "license"):
+            value = source.get(key)
+            if isinstance(value, str) and value.strip():
+                return " ".join(value.split())[:500]
+    return None
 
 
 def _detail_text(value: Any, detail: Mapping[str, Any] | None, *, single_line: bool = False) -> str | None:
