@@ -13,6 +13,7 @@ from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import FeedSpec
 from newsbeam.transforms.clean.rights import Rights, header_robots, json_ld_free, tree_rights, with_headers
 from newsbeam.transforms.fetch.http import HttpConfig
+from newsbeam.transforms.fetch.tdmrep import parse_tdmrep, rule_for
 from newsbeam.transforms.read.feed_parser import parse_feed
 
 PROSE = " ".join(
@@ -114,3 +115,59 @@ def test_feed_licence_per_entry_else_per_feed() -> None:
         "Wire copy, do not republish",
         "https://creativecommons.org/licenses/by/4.0/",
     ]
+
+
+def article(title: str, seed: int, meta: str = "") -> str:
+    words = " ".join(
+        f"Story {title} paragraph {i} about topic {seed * 31 + i} and its many details." for i in range(12)
+    )
+    head = f"<head><title>{title}</title>{meta}</head>"
+    return f"<html>{head}<body><article><h1>{title}</h1><p>{words}</p></article></body></html>"
+
+
+def test_the_sites_tdmrep_file_applies_unless_the_page_says_otherwise(tmp_path: Path) -> None:
+    rules = (
+        '[{"location": "/premium/*", "tdm-reservation": 1, "tdm-policy": "https://x.example/policy.json"},'
+        ' {"location": "/*", "tdm-reservation": 0}]'
+    )
+    with LoopbackServer() as server:
+        base = server.url("").rstrip("/")
+        server.add("/.well-known/tdmrep.json", rules, content_type="application/json")
+        server.add("/premium/a", article("Premium one", 1))
+        server.add("/premium/b", article("Premium two", 2, '<meta name="tdm-reservation" content="0">'))
+        server.add("/free/c", article("Free three", 3))
+        items = "".join(
+            f"<item><title>{p}</title><link>{base}{p}</link></item>" for p in ("/premium/a", "/premium/b", "/free/c")
+        )
+        server.add(
+            "/feed.xml",
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>',
+            content_type="application/rss+xml",
+        )
+        config = RunConfig(
+            output=str(tmp_path / "lake"),
+            feeds=(FeedSpec(url=f"{base}/feed.xml"),),
+            http=HttpConfig(allow_private_networks=True, min_delay=0),
+        )
+        run(config)
+        fetched = [path for path in server.requests if path == "/.well-known/tdmrep.json"]
+    rows = (
+        lake_sql.connect(str(tmp_path / "lake"))
+        .execute("SELECT url, tdm_reservation, tdm_policy FROM articles ORDER BY url")
+        .fetchall()
+    )
+    assert rows == [
+        (f"{base}/free/c", False, None),
+        (f"{base}/premium/a", True, "https://x.example/policy.json"),
+        (f"{base}/premium/b", False, "https://x.example/policy.json"),  # the page's meta wins over the file
+    ]
+    assert len(fetched) == 1, "the file is read once per site"
+
+
+def test_tdmrep_rules_parse_and_match_like_robots_patterns() -> None:
+    rules = parse_tdmrep(
+        b'[{"location": "/news/*.html$", "tdm-reservation": 1}, {"location": "/", "tdm-reservation": 0}, 3]'
+    )
+    assert rule_for(rules, "/news/a.html") == rules[0]
+    assert rule_for(rules, "/news/a.html?x") == rules[1], "$ anchors the end"
+    assert parse_tdmrep(b"<html>not json</html>") == [] and parse_tdmrep(b'{"a": 1}') == []

@@ -110,14 +110,26 @@ def tree_rights(tree: lxml_html.HtmlElement) -> Rights:
 
 
 def with_headers(rights: Rights, headers: Mapping[str, str]) -> Rights:
-    """``rights`` plus what the response headers say; a header wins over a meta tag for TDM (pure)."""
+    """``rights`` plus the response headers and the site's ``tdmrep.json`` rule (pure).
+
+    For TDM the page's header wins over its ``<meta>``, which wins over the site-wide file
+    (``tdmrep-*`` pseudo-headers, ``fetch/tdmrep.py``).
+    """
     robots = list(rights.robots or ()) + header_robots(headers.get("x-robots-tag", ""))
-    reservation = _flag(headers.get("tdm-reservation", "")) if "tdm-reservation" in headers else None
-    policy = headers.get("tdm-policy", "").strip() or None
+    reservation = _first_flag(headers.get("tdm-reservation"), rights.tdm_reservation, headers.get("tdmrep-reservation"))
+    policy = headers.get("tdm-policy", "").strip() or rights.tdm_policy or headers.get("tdmrep-policy") or None
     return Rights(
         is_accessible_for_free=rights.is_accessible_for_free,
         robots=tuple(dict.fromkeys(robots)) or None,
-        tdm_reservation=reservation if reservation is not None else rights.tdm_reservation,
-        tdm_policy=policy or rights.tdm_policy,
+        tdm_reservation=reservation,
+        tdm_policy=policy,
         license=rights.license,
     )
+
+
+def _first_flag(*values: str | bool | None) -> bool | None:
+    for value in values:
+        flag = _flag(value) if value is not None else None
+        if flag is not None:
+            return flag
+    return None

@@ -90,6 +90,8 @@ class HttpConfig:
     A stream sets it, or a host that once used its budget would be refused for good."""
     obey_robots: bool = True
     """Check robots.txt (and its Crawl-delay) before fetching article pages."""
+    tdmrep: bool = True
+    """Read each site's ``/.well-known/tdmrep.json`` once (TDM reservation of its pages, ``fetch/tdmrep.py``)."""
     allow_private_networks: bool = False
     """Let URLs reach loopback, private, link-local, ... addresses (tests and the demo serve on 127.0.0.1)."""
     allowed_networks: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ entry's own text: the failure is recorded, the article is not lost.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
@@ -18,6 +19,7 @@ from newsbeam.transforms.errors import FetchError, UnsupportedContent
 from newsbeam.transforms.fetch.decode import decode_html
 from newsbeam.transforms.fetch.http import HttpConfig, HttpResponse, HttpxClient
 from newsbeam.transforms.fetch.stage import ClientFactory, HttpStage, batched
+from newsbeam.transforms.fetch.tdmrep import TdmRepCache
 
 RIGHTS_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
 """Response headers a page keeps for its rights signals (``Page.rights_headers``, ``clean/rights.py``)."""
@@ -71,6 +73,10 @@ class FetchPageBatch(HttpStage):
     stage = "fetch"
     obeys_robots = True  # article links come from third-party feeds: we crawl them, so robots.txt applies
 
+    def setup(self) -> None:
+        super().setup()
+        self.tdmrep = TdmRepCache()
+
     def handle(self, batch: Sequence[FeedEntry]) -> Iterator[Page | DeadLetterOutput]:
         to_fetch = [entry for entry in batch if entry.fetch_page]
         for entry in batch:
@@ -82,6 +88,9 @@ class FetchPageBatch(HttpStage):
                 if isinstance(outcome, FetchError):
                     raise outcome
                 page = page_from_response(entry, outcome)
+                if self.config.tdmrep and self.client is not None:
+                    site_rule = self.tdmrep.headers_for(self.client, page.fetched_url)
+                    page = dataclasses.replace(page, rights_headers=page.rights_headers + site_rule)
             except FetchError as error:
                 counter("pages_failed").inc()
                 yield self.reject(error, entry.link, entry.title)
