@@ -44,20 +44,38 @@ Page = tuple[int, bool, bool, str, str | None]
 """(text length, has title, has date, text source, language)."""
 
 
-def page_signals(page: Page, history: list[Page], rule: DriftRule) -> set[str]:
-    """The broken-extraction signals of ``page``, against the site's earlier pages (pure)."""
+@dataclass(frozen=True)
+class SiteNorm:
+    """What is usual for a site, from its earlier pages: computed once, then each page is compared."""
+
+    median_length: float
+    titles_usual: bool
+    dates_usual: bool
+    language: str | None
+
+    @classmethod
+    def of(cls, history: list[Page], rule: DriftRule) -> SiteNorm:
+        languages = Counter(p[4] for p in history if p[4])
+        return cls(
+            median_length=statistics.median(p[0] for p in history) if history else 0.0,
+            titles_usual=bool(history) and sum(p[1] for p in history) >= rule.usual * len(history),
+            dates_usual=bool(history) and sum(p[2] for p in history) >= rule.usual * len(history),
+            language=languages.most_common(1)[0][0] if languages else None,
+        )
+
+
+def page_signals(page: Page, norm: SiteNorm, rule: DriftRule) -> set[str]:
+    """The broken-extraction signals of ``page``, against what is usual for its site (pure)."""
     length, has_title, has_date, text_source, language = page
     signals = set()
-    if history:
-        if length < rule.short_ratio * statistics.median(p[0] for p in history):
-            signals.add("short")
-        if not has_title and sum(p[1] for p in history) >= rule.usual * len(history):
-            signals.add("no_title")
-        if not has_date and sum(p[2] for p in history) >= rule.usual * len(history):
-            signals.add("no_date")
-        languages = Counter(p[4] for p in history if p[4])
-        if language and languages and language != languages.most_common(1)[0][0]:
-            signals.add("language")
+    if length < rule.short_ratio * norm.median_length:
+        signals.add("short")
+    if not has_title and norm.titles_usual:
+        signals.add("no_title")
+    if not has_date and norm.dates_usual:
+        signals.add("no_date")
+    if language and norm.language and language != norm.language:
+        signals.add("language")
     if text_source == "feed":
         signals.add("feed_text")
     return signals
@@ -70,8 +88,9 @@ def judge_site(pages: list[Page], rule: DriftRule) -> dict[str, Any] | None:
     if len(recent) < rule.min_recent or len(history) < rule.min_history:
         return None
     # Earlier pages are judged against the whole history too, so both shares use the same yardstick.
-    earlier = [page_signals(p, history, rule) for p in history]
-    latest = [page_signals(p, history, rule) for p in recent]
+    norm = SiteNorm.of(history, rule)
+    earlier = [page_signals(p, norm, rule) for p in history]
+    latest = [page_signals(p, norm, rule) for p in recent]
     earlier_share = sum(bool(s) for s in earlier) / len(earlier)
     recent_share = sum(bool(s) for s in latest) / len(latest)
     counts = Counter(signal for s in latest for signal in s)
