@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import apache_beam as beam
@@ -217,8 +217,10 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
     # The copy reaches the pipeline first but was fetched later: "earlier" is fetch order, whatever
     # order the runner delivers them in (the original's bucket entries come after the copy's, and
     # the copy's decision waits for them).
-    original = make_article("https://x.example/orig", prose(9), fetched_at=FETCHED - timedelta(minutes=1))
-    near_copy = make_article("https://z.example/copy", edited(prose(9)))
+    # Fetched now: the copy's decision waits until --settle seconds after its fetch.
+    now = datetime.now(timezone.utc)
+    original = make_article("https://x.example/orig", prose(9), fetched_at=now - timedelta(minutes=1))
+    near_copy = make_article("https://z.example/copy", edited(prose(9)), fetched_at=now)
     unrelated = make_article("https://z.example/other", prose(10))
     articles = (
         TestStream()

@@ -18,7 +18,7 @@ four keyed steps (``NearDuplicates`` wires them):
    answers each question with the estimated Jaccard of the two signatures, and each ``Forward`` with
    the signature itself (a ``Late`` to the later article); what arrives before the signature it needs
    waits in a bag.
-5. ``Decide`` (keyed by article): waits ``settle`` seconds after the article arrives (a processing-time
+5. ``Decide`` (keyed by article): waits until ``settle`` seconds after the article was fetched (a processing-time
    timer) and until every answer is in; then, with the answers, any ``Late`` earlier articles and the
    candidates of the lake's own index (what earlier runs wrote, read once per worker process), keeps
    the article or makes it a ``near`` duplicate of the earliest verified match, by the rule batch uses
@@ -31,8 +31,9 @@ of a copy points at the copy it matched, which itself points at the original in 
 
 Which of two copies is the original is decided by fetch time, not by the order in which keyed steps
 happen to deliver them: Prism (like any runner) may hand a bucket the later copy first. The settle
-delay makes that order irrelevant as long as the earlier copy reaches the bucket within ``settle``
-seconds of the later one reaching ``Decide``; a ``Late`` that comes after the decision is counted
+delay is counted from the later copy's fetch, so the time it took to reach ``Decide`` is part of it and
+adds no latency. It makes that order irrelevant as long as the earlier copy reaches the bucket less than
+``settle`` seconds after the later copy was fetched; a ``Late`` that comes after the decision is counted
 (``near_late``) and the pair stays kept twice (a missed merge, never a wrong one).
 """
 
@@ -212,7 +213,7 @@ def decision(
 class Decide(beam.DoFn):  # type: ignore[misc]
     """``(article id, Article | Answer | Late)`` in; the article or its duplicate out.
 
-    It decides once ``settle`` seconds have passed since the article arrived and every answer is in.
+    It decides once ``settle`` seconds have passed since the article was fetched and every answer is in.
 
     ``count`` counts the article and its answers (not ``Late`` ones), so most elements need no bag read.
     """
@@ -247,7 +248,7 @@ class Decide(beam.DoFn):  # type: ignore[misc]
                 timer.set(Timestamp.of(time.time() + max(STRAY_AFTER, self.settle)))
             return
         if isinstance(item, Article):
-            timer.set(Timestamp.of(time.time() + self.settle))
+            timer.set(Timestamp.of(max(time.time(), item.fetched_at.timestamp() + self.settle)))
         seen = (count.read() or 0) + 1
         ready = isinstance(item, Article) or (isinstance(item, Answer) and item.expect is not None) or seen > 2
         items = list(parts.read()) if ready else []

@@ -71,7 +71,7 @@ BUCKETS: Final = "buckets"
 SIGNATURES: Final = "signatures"
 FORWARDS: Final = "forwards"
 DEFAULT_SETTLE = 2.0
-"""Seconds ``Decide`` waits after an article arrives for earlier copies delivered out of order."""
+"""Seconds after an article's fetch until ``Decide`` may decide it: time for earlier copies delivered out of order."""
 STRAY_AFTER = 120.0
 """Seconds a ``Late`` waits for its article in ``Decide`` before it is dropped as arriving after it."""
 BucketOutput = TaggedOutput[Literal["buckets"], tuple[str, tuple[str, Member]]]
