@@ -150,9 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument(
         "--settle",
         type=float,
-        default=2.0,
+        default=0.5,
         help="seconds after an article's fetch that its near-duplicate decision waits for an earlier copy "
-        "delivered out of order (default 2)",
+        "delivered out of order (default 0.5)",
     )
     timing.add_argument("--status-interval", type=float, default=10.0, help="seconds between status lines")
     timing.add_argument("--tick", type=float, default=1.0, help="seconds between looks at the schedule")

@@ -237,7 +237,7 @@ def test_keyed_exact_and_near_dedup_on_prism_with_test_stream() -> None:
             | beam.Map(text_key)
             | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", SeenState)).with_outputs(DUPLICATES, main="main")
         )
-        near = by_text["main"] | NearDuplicates(LshIndex)
+        near = by_text["main"] | NearDuplicates(LshIndex, settle=2.0)  # the batches arrive within 2 s
         kept = near["main"] | "KeptUrls" >> beam.Map(lambda a: a.url)
         assert_that(kept, equal_to([first.url, original.url, unrelated.url]), label="Kept")
         copies = (

@@ -70,7 +70,7 @@ class Answer:
 BUCKETS: Final = "buckets"
 SIGNATURES: Final = "signatures"
 FORWARDS: Final = "forwards"
-DEFAULT_SETTLE = 2.0
+DEFAULT_SETTLE = 0.5
 """Seconds after an article's fetch until ``Decide`` may decide it: time for earlier copies delivered out of order."""
 STRAY_AFTER = 120.0
 """Seconds a ``Late`` waits for its article in ``Decide`` before it is dropped as arriving after it."""
