@@ -82,8 +82,12 @@ class FetchPageBatch(HttpStage):
         for entry in batch:
             if not entry.fetch_page:
                 yield page_without_html(entry)
-        outcomes = self.fetch([entry.link for entry in to_fetch], PAGE_ACCEPT)
-        for entry, (_, outcome) in zip(to_fetch, outcomes, strict=True):
+        links = [entry.link for entry in to_fetch]
+        site_files = self.tdmrep.missing(links) if self.config.tdmrep else []
+        outcomes = self.fetch(links + site_files, PAGE_ACCEPT)  # the new sites' tdmrep.json alongside
+        for file_url, file_outcome in outcomes[len(links) :]:
+            self.tdmrep.store(file_url, file_outcome)
+        for entry, (_, outcome) in zip(to_fetch, outcomes[: len(links)], strict=True):
             try:
                 if isinstance(outcome, FetchError):
                     raise outcome

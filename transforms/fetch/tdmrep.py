@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from newsbeam.transforms.errors import FetchError
-from newsbeam.transforms.fetch.http import HttpClient
+from newsbeam.transforms.fetch.http import HttpClient, HttpResponse
 
 WELL_KNOWN = "/.well-known/tdmrep.json"
 MAX_RULES = 1000
@@ -71,24 +71,45 @@ def as_headers(rule: TdmRule | None) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class TdmRepCache:
-    """Each site's rules, fetched through the stage's polite client the first time one of its pages is kept."""
+    """Each site's rules, fetched once through the stage's polite client.
+
+    The fetching stage asks for the files of a batch's new sites (``missing``) in the same concurrent
+    fetch as the batch's pages and hands the outcomes back (``store``), so a site's file costs no
+    serial wait; only a page redirected to a site not seen yet has its file fetched on its own.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: dict[str, list[TdmRule]] = {}
 
-    def headers_for(self, client: HttpClient, url: str) -> tuple[tuple[str, str], ...]:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    def missing(self, urls: list[str]) -> list[str]:
+        """The ``tdmrep.json`` URLs of the sites of ``urls`` whose rules are not known yet, each once."""
         with self._lock:
-            rules = self._rules.get(origin)
+            origins = dict.fromkeys(o for o in map(_origin, urls) if o not in self._rules)
+        return [origin + WELL_KNOWN for origin in origins]
+
+    def store(self, file_url: str, outcome: HttpResponse | FetchError) -> None:
+        """A fetched ``tdmrep.json`` (or why it could not be had: then nothing is reserved through it)."""
+        rules = parse_tdmrep(outcome.body) if isinstance(outcome, HttpResponse) else []
+        with self._lock:
+            self._rules[_origin(file_url)] = rules
+
+    def headers_for(self, client: HttpClient, url: str) -> tuple[tuple[str, str], ...]:
+        """The pseudo-headers of the rule for ``url``, fetching its site's file first if it is not known."""
+        file_url = _origin(url) + WELL_KNOWN
+        with self._lock:
+            rules = self._rules.get(_origin(url))
         if rules is None:
             try:
-                response = client.get(origin + WELL_KNOWN, accept="application/json")
-                rules = parse_tdmrep(response.body)
-            except FetchError:
-                rules = []  # no file (404), unreachable or refused: nothing reserved through it
+                self.store(file_url, client.get(file_url, accept="application/json"))
+            except FetchError as error:
+                self.store(file_url, error)  # no file (404), unreachable or refused
             with self._lock:
-                self._rules[origin] = rules
-        return as_headers(rule_for(rules, parts.path or "/"))
+                rules = self._rules[_origin(url)]
+        return as_headers(rule_for(rules, urlsplit(url).path or "/"))
