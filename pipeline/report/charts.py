@@ -7,6 +7,7 @@ Plotly reads a little HTML in labels (``<br>``, ``<a>``), so every string from t
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 CHARTS = (
@@ -37,6 +38,25 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _series(
+    name: str, rows: list[dict[str, Any]], x: Callable[[dict[str, Any]], Any], y: str, **trace: Any
+) -> dict[str, Any]:
+    """One Plotly trace (a bar unless ``trace`` says otherwise): ``x(row)`` against ``row[y]`` for each row."""
+    return {"type": "bar", "name": name, "x": [x(row) for row in rows], "y": [row[y] for row in rows], **trace}
+
+
+def _started(row: dict[str, Any]) -> Any:
+    return row["started_at"]
+
+
+def _feed(row: dict[str, Any]) -> str:
+    return chart_text(row["feed_url"])
+
+
+def _site(row: dict[str, Any]) -> str:
+    return chart_text(row["site"])
+
+
 def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Plotly ``{data, layout}`` per chart name, from the report's numbers."""
     runs = data["runs"]
@@ -49,29 +69,13 @@ def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     letters = data["dead_letters"]
     stages = sorted({row["stage"] for row in letters})
     today = data["today"]
+    line = {"type": "scatter", "mode": "lines+markers"}
     return {
         "runs": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": "articles",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["articles"] for r in runs],
-                },
-                {
-                    "type": "bar",
-                    "name": "dead letters",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["dead_letters"] for r in runs],
-                },
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
-                    "name": "duration (s)",
-                    "yaxis": "y2",
-                    "x": [r["started_at"] for r in runs],
-                    "y": [r["duration_s"] for r in runs],
-                },
+                _series("articles", runs, _started, "articles"),
+                _series("dead letters", runs, _started, "dead_letters"),
+                _series("duration (s)", runs, _started, "duration_s", yaxis="y2", **line),
             ],
             "layout": _layout(
                 "Runs and stream windows", yaxis2={"overlaying": "y", "side": "right", "title": {"text": "s"}}
@@ -79,75 +83,42 @@ def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "articles_per_hour": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": chart_text(source),
-                    "x": [r["hour"] for r in per_hour if r["source"] == source],
-                    "y": [r["articles"] for r in per_hour if r["source"] == source],
-                }
+                _series(
+                    chart_text(source), [r for r in per_hour if r["source"] == source], lambda r: r["hour"], "articles"
+                )
                 for source in sources
             ],
             "layout": _layout("Articles per hour, by source", barmode="stack"),
         },
         "feed_health": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": "hours since last new article",
-                    "x": [chart_text(f["feed_url"]) for f in feeds],
-                    "y": [f["hours_since_new"] for f in feeds],
-                },
-                {
-                    "type": "bar",
-                    "name": "usual gap (hours)",
-                    "x": [chart_text(f["feed_url"]) for f in feeds],
-                    "y": [f["usual_gap_hours"] for f in feeds],
-                },
+                _series("hours since last new article", feeds, _feed, "hours_since_new"),
+                _series("usual gap (hours)", feeds, _feed, "usual_gap_hours"),
             ],
             "layout": _layout("Feed staleness", xaxis={"showticklabels": False}),
         },
         "feed_latency": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": "median fetch (ms)",
-                    "x": [chart_text(f["feed_url"]) for f in slowest],
-                    "y": [f["median_fetch_ms"] for f in slowest],
-                },
-                {
-                    "type": "bar",
-                    "name": "last fetch (ms)",
-                    "x": [chart_text(f["feed_url"]) for f in slowest],
-                    "y": [f["last_fetch_ms"] for f in slowest],
-                },
+                _series("median fetch (ms)", slowest, _feed, "median_fetch_ms"),
+                _series("last fetch (ms)", slowest, _feed, "last_fetch_ms"),
             ],
             "layout": _layout("Feed fetch latency, slowest feeds", xaxis={"showticklabels": False}),
         },
         "drift": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": "earlier pages broken",
-                    "x": [chart_text(d["site"]) for d in drift],
-                    "y": [d["earlier_broken_share"] for d in drift],
-                },
-                {
-                    "type": "bar",
-                    "name": "recent pages broken",
-                    "x": [chart_text(d["site"]) for d in drift],
-                    "y": [d["recent_broken_share"] for d in drift],
-                },
+                _series("earlier pages broken", drift, _site, "earlier_broken_share"),
+                _series("recent pages broken", drift, _site, "recent_broken_share"),
             ],
             "layout": _layout("Layout drift: share of pages whose extraction looks broken", yaxis={"range": [0, 1]}),
         },
         "dead_letters": {
             "data": [
-                {
-                    "type": "bar",
-                    "name": chart_text(stage),
-                    "x": [chart_text(r["error_type"]) for r in letters if r["stage"] == stage],
-                    "y": [r["count"] for r in letters if r["stage"] == stage],
-                }
+                _series(
+                    chart_text(stage),
+                    [r for r in letters if r["stage"] == stage],
+                    lambda r: chart_text(r["error_type"]),
+                    "count",
+                )
                 for stage in stages
             ],
             "layout": _layout("Dead letters by stage and error", barmode="stack"),
@@ -180,13 +151,9 @@ def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "duplicates": {
             "data": [
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
-                    "name": f"{kind} copies",
-                    "x": [chart_text(r["run_id"]) for r in data["duplicates"]],
-                    "y": [r[f"{kind}_share"] for r in data["duplicates"]],
-                }
+                _series(
+                    f"{kind} copies", data["duplicates"], lambda r: chart_text(r["run_id"]), f"{kind}_share", **line
+                )
                 for kind in ("exact", "near")
             ],
             "layout": _layout(
