@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import duckdb
 import duckdb_extension_delta
 import duckdb_extension_httpfs
+import pyarrow as pa
 
-from newsbeam.schemas.lake import TABLES
+from newsbeam.schemas.lake import ADDED_COLUMNS, TABLES
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import delta_schema, table_exists, table_uri
@@ -125,8 +126,25 @@ def connect(output: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
             connection.register(view, delta_schema(table).empty_table())
             continue
         pinned = "" if version is None else f", version = {int(version)}"
-        connection.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM delta_scan({_quoted(table_uri(output, table))}{pinned})"
-        )
+        scan = f"SELECT * FROM delta_scan({_quoted(table_uri(output, table))}{pinned})"
+        connection.execute(f"CREATE VIEW {view} AS {scan}")
+        _add_missing_columns(connection, table, view, scan)
     connection.execute(ARTICLE_ENTITIES)
     return connection
+
+
+def _add_missing_columns(connection: duckdb.DuckDBPyConnection, table: str, view: str, scan: str) -> None:
+    """A table written before columns were added (``ADDED_COLUMNS``) shows them as typed nulls.
+
+    Only those tables are checked: describing a ``delta_scan`` view reads the table's log.
+    """
+    if table not in ADDED_COLUMNS:
+        return
+    have = {row[0] for row in connection.execute(f"DESCRIBE {view}").fetchall()}
+    schema = delta_schema(table)
+    missing = [schema.field(name) for name in ADDED_COLUMNS[table] if name not in have]
+    if not missing:
+        return
+    nulls = f"_{view}_added"
+    connection.register(nulls, pa.table({field.name: pa.nulls(1, field.type) for field in missing}))
+    connection.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM ({scan}) CROSS JOIN {nulls}")

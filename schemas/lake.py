@@ -199,6 +199,14 @@ STORY_STATE = pa.schema(
 """``_state/stories``: the live stories (centroids) and vocabulary after a run; the newest run's rows win."""
 
 
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "articles": ("is_accessible_for_free", "robots", "tdm_reservation", "tdm_policy", "license"),
+    "feed_state": ("last_fetch_ms",),
+}
+"""Columns added to a table after lakes were written: such a table gains them at its next commit
+(``delta.with_new_columns``), and until then ``connect()`` shows them as nulls."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """Where a table lives under the lake, how it is partitioned, and how big its files get."""

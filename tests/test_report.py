@@ -259,6 +259,8 @@ def test_a_feed_state_table_from_before_fetch_latency_gains_the_column(tmp_path:
         pa.Table.from_pylist([old_row], schema=old_schema),
         name=TABLES["feed_state"].name,
     )
+    before = report_data(str(output))  # read before any commit added the column: it shows as null
+    assert [(f["feed_url"], f["last_fetch_ms"]) for f in before["feeds"]] == [("https://old.example/feed", None)]
     site = tmp_path / "site"
     publish(site, "steady", 0, broken=False)
     with serve_site(site) as server:
