@@ -60,6 +60,8 @@ class FeedEntry:
     tags: tuple[str, ...] = ()
     source: str | None = None
     fetch_page: bool = True
+    updated: datetime | None = None
+    """When the item last changed: a feed's ``updated``/``date_modified``, a sitemap's ``lastmod``."""
     license: str | None = None
     """The item's (else the feed's) rights or licence: ``<copyright>``, ``dc:rights``, Atom ``rights``, CC."""
 

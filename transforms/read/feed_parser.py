@@ -26,7 +26,7 @@ from lxml import etree
 from newsbeam.schemas.records import FeedEntry
 from newsbeam.transforms.errors import FeedParseError
 
-__all__ = ["ParsedFeed", "html_to_text", "parse_feed"]
+__all__ = ["ParsedFeed", "SitemapRef", "html_to_text", "parse_feed"]
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -57,6 +57,14 @@ _NAME = re.compile(r"[A-Za-z_][\w.:-]*")
 
 
 @dataclass(frozen=True)
+class SitemapRef:
+    """A child sitemap named by a sitemap index, with the ``lastmod`` the index gives it."""
+
+    url: str
+    lastmod: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ParsedFeed:
     """One parsed feed document: its entries plus what went wrong without stopping us."""
 
@@ -75,6 +83,10 @@ class ParsedFeed:
     """RSS ``<ttl>`` in seconds: how long the publisher says the feed may be cached (None if absent/invalid)."""
     update_seconds: float | None = None
     """Publisher's update interval from ``sy:updatePeriod``/``sy:updateFrequency``, in seconds."""
+    sitemaps: tuple[SitemapRef, ...] = ()
+    """A sitemap index's child sitemaps (``transforms.read.sitemap``); empty for feeds."""
+    not_articles: int = 0
+    """URLs of an ordinary sitemap left out because they are not articles (section fronts, site pages)."""
 
 
 def parse_feed(

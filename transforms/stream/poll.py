@@ -21,7 +21,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,15 @@ from newsbeam.transforms.fetch.politeness import PoliteClient
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.state import next_feed_state
 from newsbeam.transforms.read.feed_parser import ParsedFeed
-from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput, parse_fetched, skipped_items
+from newsbeam.transforms.read.feeds import (
+    FEED_ACCEPT,
+    FEED_STATE,
+    FeedStateOutput,
+    parse_fetched,
+    sitemap_children,
+    skipped_items,
+    state_after,
+)
 from newsbeam.transforms.read.schedule import PollSignals, jittered, next_interval, signals_from
 
 logger = logging.getLogger("newsbeam")
@@ -71,6 +79,9 @@ class FeedSchedule:
     signals: PollSignals | None = None
     reported: float = 0.0
     """Epoch seconds when this feed's state last went to the lake."""
+    children: Mapping[str, FeedState] = field(default_factory=dict)
+    """A sitemap index's child sitemaps as this stream last fetched them (empty after a start, so the
+    first poll of an index fetches every child, as the first poll of a feed is unconditional)."""
 
 
 def is_stale(tick: float, now: float, interval: float) -> bool:
@@ -156,7 +167,7 @@ def after_poll(
             failures=state.consecutive_failures,
             retry_after=retry_after,
         )
-        return FeedSchedule(state, now + jittered(interval, url), schedule.signals, schedule.reported)
+        return replace(schedule, state=state, due=now + jittered(interval, url))
     entries = len(parsed.entries) if isinstance(parsed, ParsedFeed) else None
     state = next_feed_state(
         schedule.state,
@@ -171,7 +182,7 @@ def after_poll(
     fresh = signals_from(outcome.headers, outcome.fetched_at, parsed if isinstance(parsed, ParsedFeed) else None)
     signals = _merged(schedule.signals, fresh) if outcome.not_modified else fresh
     interval = next_interval(signals, min_interval=config.min_interval, max_interval=config.max_interval)
-    return FeedSchedule(state, now + jittered(interval, url), signals, schedule.reported)
+    return replace(schedule, state=state, due=now + jittered(interval, url), signals=signals)
 
 
 REPORT_EVERY = 300.0
@@ -313,6 +324,52 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
             yield from parsed.entries
             for input_id, error in skipped_items(spec, parsed):
                 yield _dead(dead_letter("feeds", error, input_id))
+            if parsed.sitemaps:
+                yield from self._sitemaps(spec, parsed, schedules)
+
+    def _sitemaps(
+        self, index: FeedSpec, parsed: ParsedFeed, schedules: dict[str, FeedSchedule]
+    ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
+        """A changed sitemap index: fetch its new or changed child sitemaps now, conditionally."""
+        assert self.client is not None, "setup() makes the client"
+        children, errors = sitemap_children(index, parsed, schedules[index.url].children, nested=False)
+        for input_id, error in errors:
+            yield _dead(dead_letter("feeds", error, input_id))
+        validators = {
+            child.state.feed_url: (child.state.etag, child.state.last_modified)
+            for child in children
+            if child.state is not None and (child.state.etag or child.state.last_modified)
+        }
+        outcomes = fetch_many(
+            self.client,
+            [child.url for child in children],
+            max_workers=self.http.max_workers,
+            per_host=self.http.per_host,
+            accept=FEED_ACCEPT,
+            validators=validators,
+        )
+        states = dict(schedules[index.url].children)
+        for child, (_, outcome) in zip(children, outcomes, strict=True):
+            counter("feeds_polled").inc()
+            if isinstance(outcome, FetchError):
+                counter("feeds_failed").inc()
+                yield _dead(dead_letter("feeds", outcome, child.url))
+                state = state_after(child, None, outcome)
+            else:
+                parsed_child = parse_fetched(child, outcome)
+                if isinstance(parsed_child, FeedParseError):
+                    yield _dead(dead_letter("feeds", parsed_child, child.url, outcome.body[:600]))
+                    state = state_after(child, outcome, parsed_child)
+                else:
+                    state = state_after(child, outcome, None, len(parsed_child.entries) if parsed_child else None)
+                if isinstance(parsed_child, ParsedFeed):
+                    yield from parsed_child.entries
+                    _, nested = sitemap_children(child, parsed_child, {}, nested=True)
+                    for input_id, error in [*skipped_items(child, parsed_child), *nested]:
+                        yield _dead(dead_letter("feeds", error, input_id))
+            states[child.url] = state.value
+            yield state
+        schedules[index.url] = replace(schedules[index.url], children=states)
 
 
 def _dead(letter: DeadLetter) -> DeadLetterOutput:
