@@ -12,6 +12,10 @@ The first poll of a feed after a (re)start is unconditional, although the lake h
 validators: the stream commits a poll's feed state in the window where the poll happened, and
 its entries possibly one window later (pages take time), so a kill between the two would let
 a 304 hide entries that never reached the lake. One full fetch per feed per start pays for that.
+
+With WebSub (``StreamWebSub``), each tick also carries the feeds pushed since (markers the driver's
+callback writes): they are polled at once, whatever their schedule, and a poll that sees a hub
+subscribes to it (``transforms.stream.websub``).
 """
 
 from __future__ import annotations
@@ -43,11 +47,24 @@ from newsbeam.transforms.lake.state import next_feed_state
 from newsbeam.transforms.read.feed_parser import ParsedFeed
 from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput, parse_fetched, skipped_items
 from newsbeam.transforms.read.schedule import PollSignals, jittered, next_interval, signals_from
+from newsbeam.transforms.stream.websub import StreamWebSub, Subscriber, by_id, due_renewals, forget_push, pushes
+from newsbeam.transforms.websub.subscription import Subscription
 
 logger = logging.getLogger("newsbeam")
 
 DEFAULT_SHARDS = 32
 Shard = tuple[int, tuple[FeedSpec, ...]]
+
+
+@dataclass(frozen=True)
+class ShardFeeds:
+    """One tick of one shard: its feeds, and those of them pushed since (``(url, push time)``)."""
+
+    specs: tuple[FeedSpec, ...]
+    pushed: tuple[tuple[str, float], ...] = ()
+
+
+ShardTick = tuple[int, ShardFeeds]
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,9 @@ class FeedSchedule:
     signals: PollSignals | None = None
     reported: float = 0.0
     """Epoch seconds when this feed's state last went to the lake."""
+    websub: Subscription | None = None
+    pushed: float = 0.0
+    """Time of the last WebSub push that was polled (a newer push marker makes the feed due)."""
 
 
 def is_stale(tick: float, now: float, interval: float) -> bool:
@@ -94,41 +114,63 @@ def by_shard(specs: Sequence[FeedSpec], shards: int) -> list[Shard]:
 class _ReadFeedList(beam.DoFn):  # type: ignore[misc]
     """A tick in; the current feed list by shard out (none once the stream is told to stop)."""
 
-    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], shards: int, stop_marker: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        load: Callable[[Path], list[FeedSpec]],
+        shards: int,
+        stop_marker: str,
+        push_dir: str | None = None,
+    ) -> None:
         self.path = path
         self.load = load
         self.shards = shards
         self.stop_marker = stop_marker
-        self._cached: tuple[float, list[Shard]] | None = None
+        self.push_dir = push_dir
+        self._cached: tuple[float, list[Shard], dict[str, str]] | None = None
 
-    def process(self, tick: Any) -> Iterator[Shard]:
+    def process(self, tick: Any) -> Iterator[ShardTick]:
         if storage.exists(self.stop_marker):
             return
         try:
             mtime = os.path.getmtime(self.path)
             if self._cached is None or self._cached[0] != mtime:
-                self._cached = (mtime, by_shard(self.load(Path(self.path)), self.shards))
+                specs = self.load(Path(self.path))
+                self._cached = (mtime, by_shard(specs, self.shards), by_id(specs))
                 counter("feed_list_loaded").inc()
         except (OSError, NewsbeamError) as error:
             counter("feed_list_errors").inc()
             reason = getattr(error, "reason", str(error))
             logger.warning("feed list %s unreadable (%s); polling the last good list", self.path, reason)
-        if self._cached is not None:
-            yield from self._cached[1]
+        if self._cached is None:
+            return
+        pushed = pushes(self.push_dir, self._cached[2]) if self.push_dir else {}
+        for shard, listed in self._cached[1]:
+            mine = tuple((spec.url, pushed[spec.url]) for spec in listed if spec.url in pushed)
+            yield shard, ShardFeeds(listed, mine)
 
 
 class FeedTicks(beam.PTransform):  # type: ignore[misc]
     """Pipeline start in; ``(shard, feeds)`` every ``tick`` seconds out, unbounded."""
 
-    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], config: PollConfig, stop_marker: str):
+    def __init__(
+        self,
+        path: str,
+        load: Callable[[Path], list[FeedSpec]],
+        config: PollConfig,
+        stop_marker: str,
+        push_dir: str | None = None,
+    ):
         super().__init__()
         self.path, self.load, self.config, self.stop_marker = path, load, config, stop_marker
+        self.push_dir = push_dir
 
     def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
             begin
             | "Tick" >> PeriodicImpulse(fire_interval=self.config.tick, apply_windowing=False)
-            | "FeedList" >> beam.ParDo(_ReadFeedList(self.path, self.load, self.config.shards, self.stop_marker))
+            | "FeedList"
+            >> beam.ParDo(_ReadFeedList(self.path, self.load, self.config.shards, self.stop_marker, self.push_dir))
         )
 
 
@@ -156,7 +198,7 @@ def after_poll(
             failures=state.consecutive_failures,
             retry_after=retry_after,
         )
-        return FeedSchedule(state, now + jittered(interval, url), schedule.signals, schedule.reported)
+        return replace(schedule, state=state, due=now + jittered(interval, url))
     entries = len(parsed.entries) if isinstance(parsed, ParsedFeed) else None
     state = next_feed_state(
         schedule.state,
@@ -171,7 +213,7 @@ def after_poll(
     fresh = signals_from(outcome.headers, outcome.fetched_at, parsed if isinstance(parsed, ParsedFeed) else None)
     signals = _merged(schedule.signals, fresh) if outcome.not_modified else fresh
     interval = next_interval(signals, min_interval=config.min_interval, max_interval=config.max_interval)
-    return FeedSchedule(state, now + jittered(interval, url), signals, schedule.reported)
+    return replace(schedule, state=state, due=now + jittered(interval, url), signals=signals)
 
 
 REPORT_EVERY = 300.0
@@ -229,42 +271,74 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
         config: PollConfig,
         load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
         client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+        websub: StreamWebSub | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.load_feed_states = load_feed_states
         self.client_factory = client_factory
+        self.websub = websub
         self.client: PoliteClient | None = None
+        self.subscriber: Subscriber | None = None
         self.known: Mapping[str, FeedState] = {}
 
     def setup(self) -> None:
         self.client = PoliteClient(self.client_factory(self.http), self.http, obey_robots=False)
         self.known = self.load_feed_states()
+        if self.websub is not None:
+            self.subscriber = Subscriber(self.websub, self.http)
 
     def teardown(self) -> None:
         if self.client is not None:
             self.client.close()
+        if self.subscriber is not None:
+            self.subscriber.close()
 
     def process(
         self,
-        element: Shard,
+        element: ShardTick,
         tick: Any = beam.DoFn.TimestampParam,
         schedules_state: Any = beam.DoFn.StateParam(SCHEDULES),
     ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
-        _, specs = element
+        feeds = element[1]
+        specs = feeds.specs
         now = time.time()
         if is_stale(float(tick.micros) / 1e6, now, self.config.tick):
             # Polling is behind (more feeds due than this worker can poll): ticks queued meanwhile are
             # dropped at once, so the backlog is never more than one tick and commits still get through.
+            # Push markers stay in place, so a push in a skipped tick is polled on the next one.
             counter("ticks_skipped").inc()
             return
         stored = schedules_state.read() or {}
         schedules = reconcile(stored, specs, self.known, now)
-        due = sorted((spec for spec in specs if schedules[spec.url].due <= now), key=lambda s: schedules[s.url].due)
+        pushed = {url: at for url, at in feeds.pushed if url in schedules and at > schedules[url].pushed}
+        due = sorted(
+            (spec for spec in specs if spec.url in pushed or schedules[spec.url].due <= now),
+            key=lambda s: (s.url not in pushed, schedules[s.url].due),
+        )
         if due:
-            yield from self._poll(due[: self.config.max_polls], schedules)
-        if due or schedules.keys() != stored.keys():  # a tick with nothing due changes nothing
+            due = due[: self.config.max_polls]
+            counter("websub_push_polls").inc(sum(1 for spec in due if spec.url in pushed))
+            yield from self._poll(due, schedules)
+            for spec in due:
+                if spec.url in pushed:
+                    schedules[spec.url] = replace(schedules[spec.url], pushed=pushed[spec.url])
+                    if self.websub is not None:
+                        forget_push(self.websub.push_dir, spec.url, pushed[spec.url])
+        renewed = list(self._renew(schedules, now))
+        yield from renewed
+        if due or renewed or schedules != stored:  # a tick with nothing due changes nothing
             schedules_state.write(schedules)
+
+    def _renew(self, schedules: dict[str, FeedSchedule], now: float) -> Iterator[DeadLetterOutput]:
+        """Subscriptions whose verification or renewal time came: note the hub's answer, renew."""
+        if self.subscriber is None:
+            return
+        for url, subscription in list(due_renewals(schedules, now)):
+            updated, letter = self.subscriber.renew(url, subscription, now)
+            schedules[url] = replace(schedules[url], websub=updated)
+            if letter is not None:
+                yield _dead(letter)
 
     def _poll(
         self, due: Sequence[FeedSpec], schedules: dict[str, FeedSchedule]
@@ -304,6 +378,11 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
                 yield _dead(dead_letter("feeds", parsed, spec.url, outcome.body[:600]))
         before = schedules[spec.url]
         schedule = after_poll(before, outcome, parsed, self.config, now)
+        if self.subscriber is not None and isinstance(parsed, ParsedFeed) and isinstance(outcome, HttpResponse):
+            subscription, letter = self.subscriber.after_poll(spec, before.websub, outcome, parsed, now)
+            schedule = replace(schedule, websub=subscription)
+            if letter is not None:
+                yield _dead(letter)
         if worth_reporting(before.state, schedule.state, before.reported, now):
             schedule = replace(schedule, reported=now)
             state_output: FeedStateOutput = TaggedOutput(FEED_STATE, schedule.state)
@@ -329,9 +408,10 @@ class PollAllFeeds(TaggedTransform):
         config: PollConfig,
         load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
         client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+        websub: StreamWebSub | None = None,
     ) -> None:
         super().__init__()
-        self.fn = PollFeeds(http, config, load_feed_states, client_factory)
+        self.fn = PollFeeds(http, config, load_feed_states, client_factory, websub)
 
     def expand(self, shards: beam.PCollection) -> dict[str, beam.PCollection]:
         polled = shards | "Poll" >> beam.ParDo(self.fn).with_outputs(DEAD_LETTER, FEED_STATE, main=MAIN)
