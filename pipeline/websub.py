@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.stream.commit import mark
 from newsbeam.transforms.websub.signature import check_signature
@@ -55,7 +56,13 @@ class CallbackServer:
         self.key = ensure_key(output, stream_id)
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(listen, _handler(self))
+        try:
+            self._server = ThreadingHTTPServer(listen, _handler(self))
+        except OSError as error:
+            raise ConfigError(
+                f"the WebSub callback cannot listen on {listen[0]}:{listen[1]}: {error.strerror or error}; "
+                "choose another --websub-callback address"
+            ) from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="websub-callback", daemon=True)
 

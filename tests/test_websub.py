@@ -15,11 +15,14 @@ import pytest
 
 from bench.livesite import LiveSite
 from bench.websub_hub import Hub
+from newsbeam.pipeline.cli import build_parser, stream_config_from_args
 from newsbeam.pipeline.websub import CallbackServer, parse_listen
 from newsbeam.schemas.records import FeedSpec
-from newsbeam.transforms.errors import BlockedAddressError, HTTPStatusError
+from newsbeam.transforms.errors import BlockedAddressError, ConfigError, HTTPStatusError
 from newsbeam.transforms.fetch.http import HttpConfig, HttpxClient
+from newsbeam.transforms.lake import storage
 from newsbeam.transforms.read.feed_parser import parse_feed
+from newsbeam.transforms.stream.commit import mark
 from newsbeam.transforms.stream.websub import by_id, forget_push, pushes
 from newsbeam.transforms.websub.links import discover, link_header_rels
 from newsbeam.transforms.websub.signature import ALGORITHMS, check_signature, sign, topic_secret
@@ -38,6 +41,7 @@ from newsbeam.transforms.websub.subscription import (
     read_verified,
     requested,
     subscribe,
+    subscription_id,
     wants_subscription,
 )
 
@@ -285,3 +289,39 @@ def test_the_hub_url_goes_through_the_ssrf_guard(callback: CallbackServer) -> No
 
 def _spec(url: str) -> FeedSpec:
     return FeedSpec(url)
+
+
+def test_push_markers_of_feeds_no_longer_listed_are_dropped(tmp_path: Path) -> None:
+    folder = str(tmp_path / "push")
+    listed, gone = "https://a.example/feed", "https://gone.example/feed"
+    for url in (listed, gone):
+        mark(storage.join(folder, subscription_id(url)))
+    found = pushes(folder, by_id([FeedSpec(listed)]))
+    assert list(found) == [listed]
+    assert storage.names(folder) == [subscription_id(listed)], "the stray marker is deleted"
+
+
+def test_stream_cli_websub_options() -> None:
+    base = ["stream", "--feeds", "f.txt", "--output", "lake"]
+    args, _ = build_parser().parse_known_args([*base, "--websub-callback", "127.0.0.1:8089"])
+    config = stream_config_from_args(args)
+    assert config.websub == WebSubConfig("http://127.0.0.1:8089") and config.websub_listen == ("127.0.0.1", 8089)
+    args, _ = build_parser().parse_known_args(
+        [*base, "--websub-callback", "0.0.0.0:8089", "--websub-public-url", "https://news.example/hooks"]
+    )
+    assert stream_config_from_args(args).websub == WebSubConfig("https://news.example/hooks")
+    args, _ = build_parser().parse_known_args(base)
+    assert stream_config_from_args(args).websub is None, "polling only without the option"
+    for wrong in (
+        ["--websub-public-url", "https://x.example/"],
+        ["--websub-callback", "127.0.0.1:0"],
+        ["--websub-callback", "nowhere"],
+        ["--websub-callback", "127.0.0.1:8089", "--websub-public-url", "ftp://x/"],
+    ):
+        with pytest.raises(ConfigError):
+            stream_config_from_args(build_parser().parse_known_args([*base, *wrong])[0])
+
+
+def test_a_callback_address_in_use_is_a_config_error(callback: CallbackServer) -> None:
+    with pytest.raises(ConfigError, match="cannot listen"):
+        CallbackServer(callback.address, callback.output, STREAM, max_bytes=10)
