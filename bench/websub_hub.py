@@ -7,7 +7,9 @@ asynchronously (GET on the callback with ``hub.challenge``, which must be echoed
 Publishers POST ``hub.mode=publish`` and ``hub.url=<topic>`` (the spec leaves publishing to the
 hub; this is the common form): the hub fetches the topic and distributes it to each active
 subscriber as a POST with the topic's ``Content-Type``, ``Link`` headers (``rel=hub`` and
-``rel=self``) and, for a subscription made with a secret, ``X-Hub-Signature: sha256=<HMAC>``.
+``rel=self``) and, for a subscription made with a secret, ``X-Hub-Signature: sha256=<HMAC>``;
+a callback answering 410 Gone ends its subscription. Failed deliveries are not retried (the spec
+says hubs SHOULD; a test that wants a retry publishes again).
 
 ``max_lease`` caps the leases granted (so a test can watch a renewal); ``deliveries`` records
 each distribution with the callback's answer.
@@ -52,15 +54,18 @@ class HubLog:
     """``(mode, topic)`` of every accepted subscription request, renewals included."""
 
 
-def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def _http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, str]:
+    """``(status, body, content type)``; status 0 when the server could not be reached."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with _OPENER.open(request, timeout=TIMEOUT) as response:
-            return int(response.status), response.read()
+            return int(response.status), response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
-        return int(error.code), error.read()
+        return int(error.code), error.read(), ""
     except OSError:
-        return 0, b""
+        return 0, b"", ""
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -121,7 +126,7 @@ class Hub:
         params = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge}
         if mode == "subscribe":
             params["hub.lease_seconds"] = str(lease)
-        status, body = _http("GET", _with_query(callback, params))
+        status, body, _ = _http("GET", _with_query(callback, params))
         verified = 200 <= status < 300 and body.decode("utf-8", "replace") == challenge
         with self._lock:
             self.log.verifications.append((mode, topic, status, verified))
@@ -132,20 +137,22 @@ class Hub:
 
     def publish(self, topic: str) -> int:
         """Fetch ``topic`` and distribute it to its subscribers (section 7); the number reached."""
-        status, body = _http("GET", topic)
+        status, body, content_type = _http("GET", topic)
         if not 200 <= status < 300:
             return 0
         reached = 0
         for sub in self.subscribers(topic):
             headers = {
-                "Content-Type": "application/rss+xml",
+                "Content-Type": content_type or "application/octet-stream",
                 "Link": f'<{self.url}>; rel="hub", <{topic}>; rel="self"',
             }
             if sub.secret:
                 headers["X-Hub-Signature"] = sign(body, sub.secret, "sha256")
-            answer, _ = _http("POST", sub.callback, body, headers)
+            answer, _, _ = _http("POST", sub.callback, body, headers)
             with self._lock:
                 self.log.deliveries.append((topic, sub.callback, answer, time.time()))
+                if answer == 410:  # section 7: the subscriber says Gone, the hub may end the subscription
+                    self._subscriptions.pop((topic, sub.callback), None)
             reached += 200 <= answer < 300
         return reached
 

@@ -31,6 +31,7 @@ from newsbeam.transforms.websub.subscription import (
     RENEW_AT,
     VERIFY_TIMEOUT,
     VERIFY_WAIT,
+    Intent,
     Subscription,
     Verified,
     WebSubConfig,
@@ -43,6 +44,7 @@ from newsbeam.transforms.websub.subscription import (
     subscribe,
     subscription_id,
     wants_subscription,
+    write_intent,
 )
 
 STREAM = "20261207T000000Z-stream-abcdef"
@@ -325,3 +327,18 @@ def test_stream_cli_websub_options() -> None:
 def test_a_callback_address_in_use_is_a_config_error(callback: CallbackServer) -> None:
     with pytest.raises(ConfigError, match="cannot listen"):
         CallbackServer(callback.address, callback.output, STREAM, max_bytes=10)
+
+
+def test_a_hub_denial_is_acknowledged_and_recorded_for_the_subscriber(callback: CallbackServer) -> None:
+    feed = "https://n.example/feed"
+    write_intent(callback.output, STREAM, Intent(feed, feed, "https://hub.example/", "subscribe", 600, time.time()))
+    host, port = callback.address
+    target = callback_url(f"http://{host}:{port}", feed)
+    assert _get(f"{target}?hub.mode=denied&hub.topic=https://other.example/&hub.reason=no")[0] == 404
+    status, body = _get(f"{target}?hub.mode=denied&hub.topic={feed}&hub.reason=not+allowed")
+    assert (status, body) == (200, b"")
+    verified = read_verified(callback.output, STREAM, feed)
+    assert verified is not None and verified.mode == "denied" and verified.reason == "not allowed"
+    assert _get(f"{target}?hub.mode=unsubscribe&hub.topic={feed}&hub.challenge=c")[0] == 404, "we never unsubscribed"
+    assert _get(f"{target}?hub.mode=subscribe&hub.topic={feed}")[0] == 404, "no challenge, no confirmation"
+    assert _get(f"{target}?hub.mode=subscribe&hub.topic={feed}&hub.challenge=abc&hub.lease_seconds=60") == (200, b"abc")
