@@ -8,6 +8,10 @@ the source stops polling, the committer commits what it holds and marks the stre
 and the driver cancels the job and exits 0. Prism has no checkpoints: a stream that dies any
 other way (SIGKILL, a lost machine) restarts from the lake, which holds every committed window
 and nothing else.
+
+With ``--websub-callback`` the driver also serves the WebSub callback (``pipeline/websub.py``) for
+the stream's life, and its counts join the status line; pushes reach the pipeline as markers in
+the stream's storage area, which the source reads every tick.
 """
 
 from __future__ import annotations
