@@ -23,7 +23,7 @@ from newsbeam.transforms.fetch.http import HttpConfig, HttpxClient
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.read.feed_parser import parse_feed
 from newsbeam.transforms.stream.commit import mark
-from newsbeam.transforms.stream.websub import by_id, forget_push, pushes
+from newsbeam.transforms.stream.websub import StreamWebSub, Subscriber, by_id, forget_push, pushes
 from newsbeam.transforms.websub.links import discover, link_header_rels
 from newsbeam.transforms.websub.signature import ALGORITHMS, check_signature, sign, topic_secret
 from newsbeam.transforms.websub.subscription import (
@@ -342,3 +342,30 @@ def test_a_hub_denial_is_acknowledged_and_recorded_for_the_subscriber(callback: 
     assert _get(f"{target}?hub.mode=unsubscribe&hub.topic={feed}&hub.challenge=c")[0] == 404, "we never unsubscribed"
     assert _get(f"{target}?hub.mode=subscribe&hub.topic={feed}")[0] == 404, "no challenge, no confirmation"
     assert _get(f"{target}?hub.mode=subscribe&hub.topic={feed}&hub.challenge=abc&hub.lease_seconds=60") == (200, b"abc")
+
+
+def test_the_subscriber_renews_after_verification_and_turns_hub_failures_into_dead_letters(
+    callback: CallbackServer,
+) -> None:
+    host, port = callback.address
+    settings = StreamWebSub(callback.output, STREAM, WebSubConfig(f"http://{host}:{port}", lease_seconds=3600))
+    subscriber = Subscriber(settings, HttpConfig(allow_private_networks=True, total_timeout=3.0))
+    with Hub(max_lease=10) as hub, LiveSite(feeds=1, initial=1, hub=hub.url) as site:
+        feed = site.feed_urls()[0]
+        response = HttpxClient(HttpConfig(allow_private_networks=True)).get(feed)
+        parsed = parse_feed(response.body, feed_url=feed, headers=response.headers)
+        now = time.time()
+        sub, letter = subscriber.after_poll(FeedSpec(feed), None, response, parsed, now)
+        assert letter is None and sub is not None and sub.hub == hub.url and sub.topic == feed
+        assert subscriber.after_poll(FeedSpec(feed), sub, response, parsed, now)[0] is sub, "no second request"
+        _wait(lambda: hub.subscribers(feed), "verification")
+        sub, _ = subscriber.renew(feed, sub, sub.renew_at)
+        assert sub is not None and sub.granted == 10 and sub.renew_at == pytest.approx(sub.verified_at + 8)
+        renewed, _ = subscriber.renew(feed, sub, sub.renew_at)
+        assert renewed is not None and renewed.verified_at is None and renewed.requested_at == sub.renew_at
+        assert hub.log.requests == [("subscribe", feed), ("subscribe", feed)]
+    # The hub is gone now: the failure is a dead letter, and the request is retried later.
+    failed, letter = subscriber.renew(feed, sub, sub.renew_at)
+    assert letter is not None and letter.stage == "websub" and letter.input_id == feed
+    assert failed is not None and failed.renew_at == pytest.approx(sub.renew_at + VERIFY_TIMEOUT)
+    subscriber.close()

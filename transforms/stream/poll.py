@@ -318,7 +318,8 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
         )
         if due:
             due = due[: self.config.max_polls]
-            counter("websub_push_polls").inc(sum(1 for spec in due if spec.url in pushed))
+            if pushed:
+                counter("websub_push_polls").inc(sum(1 for spec in due if spec.url in pushed))
             yield from self._poll(due, schedules)
             for spec in due:
                 if spec.url in pushed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from newsbeam.schemas.records import DeadLetter, FeedSpec
@@ -21,6 +21,7 @@ from newsbeam.transforms.read.feed_parser import ParsedFeed
 from newsbeam.transforms.stream.commit import marked_at
 from newsbeam.transforms.websub.subscription import (
     VERIFY_TIMEOUT,
+    VERIFY_WAIT,
     Subscription,
     WebSubConfig,
     next_step,
@@ -106,7 +107,11 @@ class Subscriber:
 
     def renew(self, feed_url: str, current: Subscription, now: float) -> tuple[Subscription | None, DeadLetter | None]:
         """Called once ``now >= current.renew_at``: note the hub's verification, renew when due."""
-        again, updated = next_step(current, read_verified(self.settings.output, self.settings.stream_id, feed_url), now)
+        try:
+            verified = read_verified(self.settings.output, self.settings.stream_id, feed_url)
+        except Exception as error:  # noqa: BLE001 - storage trouble: look again later, the feed is still polled
+            return replace(current, renew_at=now + VERIFY_WAIT), dead_letter("websub", error, feed_url)
+        again, updated = next_step(current, verified, now)
         if not again:
             return updated, None
         return self._subscribe(feed_url, updated.hub, updated.topic, now, "websub_renewed", updated)
@@ -119,9 +124,10 @@ class Subscriber:
             made = subscribe(
                 self.client, settings.output, settings.stream_id, settings.config, feed_url, hub, topic, now
             )
-        except FetchError as error:
+        except Exception as error:  # noqa: BLE001 - a hub (or storage) failure never stops the feed's polling
             counter("websub_subscribe_failed").inc()
-            logger.warning("WebSub subscription of %s at %s failed: %s", topic, hub, error.reason)
+            reason = error.reason if isinstance(error, FetchError) else repr(error)
+            logger.warning("WebSub subscription of %s at %s failed: %s", topic, hub, reason)
             # Keep the feed polled as before; ask again after VERIFY_TIMEOUT like an unverified request.
             return Subscription(hub, topic, now, settings.config.lease_seconds, now + VERIFY_TIMEOUT), dead_letter(
                 "websub", error, feed_url
