@@ -25,6 +25,7 @@ from lxml import etree
 
 from newsbeam.schemas.records import FeedEntry
 from newsbeam.transforms.errors import FeedParseError
+from newsbeam.transforms.websub.links import discover
 
 __all__ = ["ParsedFeed", "SitemapRef", "html_to_text", "parse_feed"]
 
@@ -87,6 +88,10 @@ class ParsedFeed:
     """A sitemap index's child sitemaps (``transforms.read.sitemap``); empty for feeds."""
     not_articles: int = 0
     """URLs of an ordinary sitemap left out because they are not articles (section fronts, site pages)."""
+    hub: str | None = None
+    """The WebSub hub the feed advertises (HTTP ``Link`` header first, then ``atom:link rel="hub"``)."""
+    self_url: str | None = None
+    """The feed's canonical URL (``rel="self"``): the topic to subscribe to at the hub."""
 
 
 def parse_feed(
@@ -111,7 +116,7 @@ def parse_feed(
         raise FeedParseError(f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body first")
     base_url = urljoin(feed_url, response_headers.get("content-location", "")) or feed_url
     if _looks_like_json(body):
-        return _parse_json_feed(body, feed_url, base_url, source, max_entries, fetch_pages)
+        return _parse_json_feed(body, feed_url, base_url, response_headers, source, max_entries, fetch_pages)
     return _parse_xml_feed(body, feed_url, base_url, response_headers, source, max_entries, fetch_pages)
 
 
@@ -181,6 +186,8 @@ def _parse_xml_feed(
                 license=_license(item, feed),
             )
         )
+    links = ((str(link.get("rel", "")), str(link.get("href") or "")) for link in _links(feed))
+    hub, self_url = discover(headers, links, base_url)
     return ParsedFeed(
         feed_url=feed_url,
         title=title,
@@ -190,6 +197,8 @@ def _parse_xml_feed(
         skipped=tuple(skipped),
         ttl_seconds=_ttl_seconds(feed.get("ttl")),
         update_seconds=_update_seconds(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
+        hub=hub,
+        self_url=self_url,
     )
 
 
@@ -347,6 +356,7 @@ def _parse_json_feed(
     body: bytes,
     feed_url: str,
     base_url: str,
+    headers: Mapping[str, str],
     source: str | None,
     max_entries: int | None,
     fetch_pages: bool,
@@ -415,6 +425,15 @@ def _parse_json_feed(
                 fetch_page=fetch_pages,
             )
         )
+    hubs = document.get("hubs")
+    hubs = hubs if isinstance(hubs, list) else []
+    links = [
+        ("hub", _json_str(hub.get("url")) or "")
+        for hub in hubs
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub"
+    ]
+    links.append(("self", _json_str(document.get("feed_url")) or ""))
+    hub, self_url = discover(headers, links, base_url)
     return ParsedFeed(
         feed_url=feed_url,
         title=title,
@@ -422,7 +441,13 @@ def _parse_json_feed(
         entries=tuple(entries),
         bozo_reason="; ".join(reasons) or None,
         skipped=tuple(skipped),
+        hub=hub,
+        self_url=self_url,
     )
+
+
+def _links(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [link for link in node.get("links") or () if isinstance(link, Mapping)]
 
 
 def _json_str(value: Any) -> str | None:
