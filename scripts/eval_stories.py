@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 from newsbeam.pipeline import lake_sql  # noqa: E402
 from newsbeam.schemas.records import Article, EntityRef  # noqa: E402
 from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash  # noqa: E402
-from newsbeam.transforms.stories.features import FeatureWeights  # noqa: E402
+from newsbeam.transforms.stories.features import FeatureWeights, story_input  # noqa: E402
 from newsbeam.transforms.stories.index import StoryConfig, StoryIndex  # noqa: E402
 from newsbeam.transforms.stories.metrics import bcubed  # noqa: E402
+from scripts import stories_cv  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 ECB = SHARED / "corpora" / "stories" / "ecbplus_topics_01-10.jsonl"
@@ -162,6 +163,41 @@ ABLATIONS: dict[str, FeatureWeights] = {
     "lead + body terms + entities": FeatureWeights(proper_noun_boost=1.0),
     "all (default)": FeatureWeights(),
 }
+
+
+CV_THRESHOLDS = [round(0.10 + 0.02 * i, 2) for i in range(16)]
+CV_ORDERS = range(5)
+
+
+def cv_grid(articles: Sequence[Article], duplicates: dict[str, str]) -> dict[str, Any]:
+    """Configurations the cross-validation chooses from: the current method at each threshold."""
+
+    def clusterer(config: StoryConfig) -> Any:
+        inputs = [story_input(a, config.weights) for a in articles]
+
+        def run(seed: int) -> dict[str, str]:
+            index = StoryIndex(config)
+            order = stories_cv.shuffled(inputs, seed)
+            for item in order:
+                index.observe(item)
+            story_of = {a.article_id: index.assign(a).story_id for a in order}
+            return predicted_by_url(articles, story_of, duplicates)
+
+        return run
+
+    return {f"threshold={t:.2f}": clusterer(StoryConfig(threshold=t)) for t in CV_THRESHOLDS}
+
+
+def cross_validation(articles: Sequence[Article], gold: dict[str, str], duplicates: dict[str, str]) -> dict[str, Any]:
+    """Leave-one-topic-out over the ECB+ topics, 5 arrival orders (``scripts/stories_cv.py``)."""
+    runs = stories_cv.run_grid(cv_grid(articles, duplicates), gold, CV_ORDERS)
+    topic_of = {url: subtopic.split("_")[0] for url, subtopic in gold.items()}
+    return {
+        "protocol": "leave one topic out over topics 1-10; the grid entry with the best mean F1 on the other "
+        "nine topics is scored on the held-out one; all topics clustered together; 5 shuffled arrival orders",
+        "current_method": stories_cv.loto_cv(runs, topic_of),
+        "in_sample": stories_cv.in_sample(runs),
+    }
 
 
 def ablation(articles: Sequence[Article], gold: dict[str, str], duplicates: dict[str, str]) -> list[dict[str, Any]]:
@@ -330,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             str(t): score(articles, gold, duplicates, StoryConfig(threshold=t), None) for t in THRESHOLDS
         },
         "order_robustness": [score(articles, gold, duplicates, config, seed) for seed in range(5)],
+        "cross_validation": cross_validation(articles, gold, duplicates),
         "time_feature": time_feature(articles, gold, duplicates),
         "merged_sub_topics": merged_sub_topics(articles, gold, duplicates, config),
         "seeds": seeds_check(articles),
@@ -348,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     f1s = [s["f1"] for s in report["order_robustness"]]
     print(f"  shuffled orders F1: min {min(f1s):.3f} mean {sum(f1s) / len(f1s):.3f} max {max(f1s):.3f}")
+    for name, cv in report["cross_validation"].items():
+        if isinstance(cv, dict) and "held_out_f1_mean" in cv:
+            folds, orders = cv["spread_over_folds"], cv["spread_over_orders"]
+            print(
+                f"  LOTO-CV {name}: held-out F1 {cv['held_out_f1_mean']:.3f} (P {cv['held_out_precision_mean']:.3f}"
+                f" R {cv['held_out_recall_mean']:.3f}); folds {folds['min']:.3f}-{folds['max']:.3f}"
+                f" sd {folds['stdev']:.3f}; orders {orders['min']:.3f}-{orders['max']:.3f} sd {orders['stdev']:.3f}"
+            )
     print(f"  with time (sub-topics a month apart): F1={report['time_feature']['with_time']['f1']:.3f}")
     print(f"  merged sub-topics: {report['merged_sub_topics']}")
     if report["seeds"]:

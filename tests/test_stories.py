@@ -275,3 +275,25 @@ def test_story_input_carries_the_features_in_order_and_bit_for_bit() -> None:
     assert story_input(carried) is carried
     index, by_input = StoryIndex(), StoryIndex()
     assert index.assign(item) == by_input.assign(carried)
+
+
+def test_loto_cv_chooses_on_the_other_topics_and_scores_the_held_out_one() -> None:
+    from scripts.stories_cv import item_bcubed, loto_cv, subset_score
+
+    gold = {"a1": "1_x", "a2": "1_x", "a3": "1_y", "b1": "2_x", "b2": "2_y", "b3": "2_y"}
+    merged = {"a1": "s", "a2": "s", "a3": "s", "b1": "t", "b2": "t", "b3": "t"}  # one story per topic
+    exact = dict(gold)
+    scores = item_bcubed(merged, gold)
+    assert subset_score(scores, sorted(gold)) == pytest.approx(bcubed(merged, gold), abs=1e-4)
+    topic_of = {item: label.split("_")[0] for item, label in gold.items()}
+    # "good" is exact on topic 1 and merges topic 2; "bad" the reverse: each fold chooses by the other topic
+    good = {**exact, "b1": "t", "b2": "t", "b3": "t"}
+    bad = {**merged, "b1": "1", "b2": "2", "b3": "2"}
+    runs = {"good": [item_bcubed(good, gold)], "bad": [item_bcubed(bad, gold)]}
+    report = loto_cv(runs, topic_of)
+    folds = {f["held_out_topic"]: f for f in report["folds"]}
+    assert folds["1"]["chosen"] == "bad" and folds["2"]["chosen"] == "good"
+    # each held-out topic is scored under the config that is wrong for it: the honest, pessimistic figure
+    assert folds["1"]["held_out_f1"] == pytest.approx(subset_score(runs["bad"][0], ["a1", "a2", "a3"])[2], abs=1e-4)
+    assert report["held_out_f1_mean"] < 0.8
+    assert report["spread_over_orders"]["stdev"] == 0.0
