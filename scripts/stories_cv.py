@@ -57,11 +57,18 @@ def shuffled(items: Sequence[Any], seed: int) -> list[Any]:
 def loto_cv(
     runs: Mapping[str, Sequence[ItemScores]],
     topic_of: Mapping[str, str],
+    prefer: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Leave-one-topic-out over precomputed runs: ``runs[config][order]`` are per-item B³ scores.
 
     For each held-out topic the config with the best mean (over orders) F1 on the other topics is
     chosen (ties: the first in ``runs``' order), then scored on the held-out topic's items.
+
+    With ``prefer`` (config -> how conservative it is, e.g. its threshold) the choice is instead
+    the most conservative config whose training F1 is within the best one's spread over arrival
+    orders (its population standard deviation): closer than that, configs differ by no more
+    than reshuffling the same articles does, and the one that merges less is the safer bet on
+    topics it was not fitted to (the issue: over-merging is the loss).
     """
     configs = list(runs)
     orders = len(runs[configs[0]])
@@ -72,10 +79,17 @@ def loto_cv(
     for held in topics:
         train = [i for t in topics if t != held for i in items_of[t]]
 
-        def train_f1(config: str, train: list[str] = train) -> float:
-            return statistics.fmean(subset_score(runs[config][o], train)[2] for o in range(orders))
+        def train_f1s(config: str, train: list[str] = train) -> list[float]:
+            return [subset_score(runs[config][o], train)[2] for o in range(orders)]
+
+        def train_f1(config: str) -> float:
+            return statistics.fmean(train_f1s(config))
 
         chosen = max(configs, key=lambda c: (train_f1(c), -configs.index(c)))
+        if prefer is not None:
+            floor = train_f1(chosen) - statistics.pstdev(train_f1s(chosen))
+            near = [c for c in configs if train_f1(c) >= floor]
+            chosen = max(near, key=lambda c: (prefer[c], train_f1(c), -configs.index(c)))
         chosen_of[held] = chosen
         held_scores = [subset_score(runs[chosen][o], items_of[held]) for o in range(orders)]
         folds.append(
