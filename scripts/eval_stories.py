@@ -9,7 +9,10 @@
    stories the same report measures it end to end (before that, every article is its own story).
 3. ``ablation``: what each feature buys, each at its best threshold and at the default threshold.
 4. ``threshold_curve`` and ``order_robustness`` (single-pass results under 5 shuffled orders).
-5. ``seeds``: the two seed articles (one event, two outlets) must share a story; an article written
+5. ``cross_validation``: leave-one-topic-out over topics 1-10 and 5 arrival orders
+   (``scripts/stories_cv.py``), choosing threshold and date-conflict factor on nine topics and scoring
+   the tenth: the figure to expect on unseen topics, with its spread over topics and over orders.
+6. ``seeds``: the two seed articles (one event, two outlets) must share a story; an article written
    for this script about Wang Yi at a different event ten days later must not join it.
 
 Usage: ``python scripts/eval_stories.py [--output eval/stories.json] [--ner-model PATH]``
