@@ -27,6 +27,7 @@ from newsbeam.transforms.dedup.near import CollapseNearIntoEarlierRuns, Deduplic
 from newsbeam.transforms.entities.stage import TagEntities
 from newsbeam.transforms.fetch.pages import FetchPages
 from newsbeam.transforms.lake.articles import article_rows
+from newsbeam.transforms.lake.revisions import RevisionRows
 from newsbeam.transforms.lake.rows import (
     dead_letter_row,
     duplicate_row,
@@ -35,7 +36,13 @@ from newsbeam.transforms.lake.rows import (
     story_row,
     story_state_row,
 )
-from newsbeam.transforms.lake.state import load_near_rows, load_seen, load_seen_urls, load_story_records
+from newsbeam.transforms.lake.state import (
+    load_near_rows,
+    load_seen,
+    load_seen_changes,
+    load_seen_urls,
+    load_story_records,
+)
 from newsbeam.transforms.lake.write import WriteLake
 from newsbeam.transforms.read.feeds import FEED_STATE, ReadFeeds
 from newsbeam.transforms.read.jsonl import ReadInputPages
@@ -83,7 +90,7 @@ def build(
         read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http)
         entries = read[MAIN]
         if not config.refetch:
-            entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))
+            entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_changes, output))
         pages = entries | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
         if config.feed_rejects:
@@ -117,6 +124,7 @@ def build(
         storied[MAIN]
         | "ArticleRows"
         >> beam.FlatMap(article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold),
+        storied[MAIN] | "RevisionRows" >> beam.ParDo(RevisionRows(output, run_id)),
         duplicates | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
         duplicates | "SeenDuplicateRows" >> beam.Map(seen_duplicate_row, run_id),
         storied[STORIES] | "StoryRows" >> beam.Map(story_row, run_id),

@@ -43,9 +43,11 @@ from newsbeam.transforms.lake.delta import (
     committed_sequence,
     ensure_table,
     open_table,
+    remove_action,
     table_uri,
     table_versions,
 )
+from newsbeam.transforms.lake.supersede import RemovedFile
 from newsbeam.transforms.lake.write import listing_path, read_listing
 
 JOURNAL = "_journal"
@@ -58,6 +60,7 @@ PUBLISH_ORDER = (
     "stories",
     "entities",
     "articles",
+    "revisions",
     "feed_state",
     "near_state",
     "story_state",
@@ -133,14 +136,25 @@ def begin_run(output: str, run_id: str) -> None:
 
 
 def publish_run(
-    output: str, run_id: str, manifest: Mapping[str, Any], files: Iterable[WrittenFile] | None = None
+    output: str,
+    run_id: str,
+    manifest: Mapping[str, Any],
+    files: Iterable[WrittenFile] | None = None,
+    removed: Iterable[RemovedFile] = (),
 ) -> PublishedRun:
-    """Commit every file the run wrote (``files``, default: its recorded listing) to the lake."""
+    """Commit every file the run wrote (``files``, default: its recorded listing) to the lake.
+
+    ``removed``: live files the same commits drop (their rows superseded by revisions, rewritten
+    among ``files``: ``transforms/lake/supersede.py``).
+    """
     written = list(read_listing(output, run_id) if files is None else files)
     writer = writer_id(output)
     by_table: dict[str, list[dict[str, Any]]] = {}
     for item in written:
         by_table.setdefault(item.table, []).append(dataclasses.asdict(item))
+    removes: dict[str, list[dict[str, Any]]] = {}
+    for gone in removed:
+        removes.setdefault(gone.table, []).append(dataclasses.asdict(gone))
     journal = {
         **manifest,
         "run_id": run_id,
@@ -149,6 +163,7 @@ def publish_run(
         "schema_version": SCHEMA_VERSION,
         "committed_at_ms": int(time.time() * 1000),
         "files": by_table,
+        "removes": removes,
     }
     _write_atomically(storage.join(output, JOURNAL, f"{run_id}.json"), journal)
     crash_point("after_journal")
@@ -161,10 +176,13 @@ def _roll_forward(output: str, journal: Mapping[str, Any]) -> PublishedRun:
     committed = 0
     for name in PUBLISH_ORDER:
         items = [WrittenFile(**item) for item in journal["files"].get(name, ())]
-        if not items:
+        gone = [RemovedFile(**item) for item in journal.get("removes", {}).get(name, ())]
+        if not items and not gone:
             continue
         paths.extend(storage.join(table_uri(output, name), item.relative) for item in items)
-        actions = [add_action(item, int(journal["committed_at_ms"])) for item in items]
+        when = int(journal["committed_at_ms"])
+        actions: list[Any] = [add_action(item, when) for item in items]
+        actions += [remove_action(g.relative, g.size, g.partition_values, when) for g in gone]
         commit_files(ensure_table(output, name), name, actions, writer, sequence, run_id)
         committed += 1
         if committed == 1:
