@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 from deltalake import DeltaTable
 from httpserver import LoopbackServer
 
@@ -17,7 +18,7 @@ from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import FeedEntry, FeedSpec
 from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.lake.revisions import word_changes
-from newsbeam.transforms.lake.state import seen_urls
+from newsbeam.transforms.lake.state import SEEN_COLUMNS, seen_urls
 from newsbeam.transforms.read.feed_parser import parse_feed
 from newsbeam.transforms.read.seen import is_new
 
@@ -184,7 +185,7 @@ def test_an_unchanged_relisting_is_skipped_without_fetching() -> None:
             "first_seen": datetime(2024, 5, 7, tzinfo=UTC),
         },
     ]
-    seen = seen_urls(rows)
+    seen = seen_urls(pa.Table.from_pylist(rows, schema=SEEN_COLUMNS))
 
     def entry(url: str, updated: datetime | None) -> FeedEntry:
         return FeedEntry(feed_url="https://a.example/feed", link=url, updated=updated)

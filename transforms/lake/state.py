@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from newsbeam.schemas.records import FeedState
@@ -68,19 +69,22 @@ class SeenUrls:
     """What ``SkipSeen`` needs: every seen canonical URL, and for kept articles the stamp a feed
     entry's ``updated`` must pass for the page to be fetched again."""
 
-    urls: frozenset[str] = frozenset()
-    baselines: Mapping[str, datetime] = field(default_factory=dict)
+    baselines: Mapping[str, int] = field(default_factory=dict)
     """canonical URL of a kept article -> the newest ``updated`` stored for it, else (rows written
-    before ``updated`` was stored, or entries without one) its newest fetch time."""
+    before ``updated`` was stored, or entries without one) its newest fetch time; in microseconds
+    since the epoch (UTC)."""
+    copies: frozenset[str] = frozenset()
+    """The other seen URLs: copies collapsed into another article, never fetched again."""
 
     def __contains__(self, url: object) -> bool:
-        return url in self.urls
+        return url in self.baselines or url in self.copies
 
     def __len__(self) -> int:
-        return len(self.urls)
+        return len(self.baselines) + len(self.copies)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.urls)
+        yield from self.baselines
+        yield from self.copies
 
 
 def load_feed_states(output: str) -> dict[str, FeedState]:
@@ -102,24 +106,35 @@ def load_seen_urls(output: str) -> frozenset[str]:
 def load_seen_changes(output: str) -> SeenUrls:
     """``load_seen_urls`` plus each kept article's baseline stamp (``SeenUrls.baselines``)."""
     columns = ["canonical_url", "article_url", "updated", "first_seen"]
-    tables = _tables(live_files(output, ["seen"]).get("seen", []), columns)
-    return seen_urls(row for table in tables for row in table.to_pylist())
+    tables = list(_tables(live_files(output, ["seen"]).get("seen", []), columns))
+    return seen_urls(pa.concat_tables(tables) if tables else SEEN_COLUMNS.empty_table())
 
 
-def seen_urls(rows: Iterable[Mapping[str, Any]]) -> SeenUrls:
-    """``SeenUrls`` of ``_state/seen`` rows (pure: the rule, apart from the reading)."""
-    urls: set[str] = set()
-    updated: dict[str, datetime] = {}
-    fetched: dict[str, datetime] = {}
-    for row in rows:
-        url = str(row["canonical_url"])
-        urls.add(url)
-        if row["article_url"] != url:
-            continue  # a copy collapsed into another article: never fetched again
-        for stamps, value in ((updated, row["updated"]), (fetched, row["first_seen"])):
-            if value is not None and (url not in stamps or value > stamps[url]):
-                stamps[url] = value
-    return SeenUrls(frozenset(urls), {**fetched, **updated})
+SEEN_COLUMNS = pa.schema(
+    [
+        ("canonical_url", pa.string()),
+        ("article_url", pa.string()),
+        ("updated", pa.timestamp("us", tz="UTC")),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def seen_urls(table: pa.Table) -> SeenUrls:
+    """``SeenUrls`` of ``_state/seen`` rows (``SEEN_COLUMNS``): the rule, apart from the reading.
+
+    Rows of a copy collapsed into another article (``article_url`` is not its own URL) give no
+    baseline: such a URL is never fetched again. Done in Arrow with integer stamps: as Python
+    rows it cost 2.5 s of CPU at 300k seen URLs, against 0.1 s for the URL set alone.
+    """
+    table = table.select(SEEN_COLUMNS.names).cast(SEEN_COLUMNS)
+    is_own = pc.fill_null(pc.equal(table.column("canonical_url"), table.column("article_url")), False)
+    own = table.filter(is_own)
+    grouped = own.group_by("canonical_url").aggregate([("updated", "max"), ("first_seen", "max")])
+    stamps = pc.coalesce(grouped.column("updated_max"), grouped.column("first_seen_max")).cast(pa.int64())
+    baselines = dict(zip(grouped.column("canonical_url").to_pylist(), stamps.to_pylist(), strict=True))
+    copies = frozenset(table.filter(pc.invert(is_own)).column("canonical_url").to_pylist()) - baselines.keys()
+    return SeenUrls(baselines, copies)
 
 
 def load_story_records(output: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ revision. A plain re-listing costs a set and a dict lookup, as before: no reques
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 import apache_beam as beam
@@ -19,6 +19,8 @@ from newsbeam.schemas.records import FeedEntry, Page
 from newsbeam.transforms.base import counter
 from newsbeam.transforms.dedup.keys import canonical_url
 from newsbeam.transforms.lake.state import SeenUrls
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 EntryOrPage = TypeVar("EntryOrPage", FeedEntry, Page)
 """What goes in comes out: feed entries stay entries, pages stay pages (the type check binds it)."""
@@ -42,8 +44,13 @@ def is_updated(entry: FeedEntry, url: str, seen_urls: Collection[str]) -> bool:
     if entry.updated is None or not isinstance(seen_urls, SeenUrls):
         return False
     baseline = seen_urls.baselines.get(url)
-    updated = entry.updated if entry.updated.tzinfo else entry.updated.replace(tzinfo=timezone.utc)
-    return baseline is not None and updated > baseline
+    return baseline is not None and epoch_micros(entry.updated) > baseline
+
+
+def epoch_micros(moment: datetime) -> int:
+    """``moment`` in microseconds since the epoch (a naive one taken as UTC), as ``SeenUrls`` stores stamps."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
 
 
 class _DropSeen(beam.DoFn):  # type: ignore[misc]
