@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable
+from factories import make_article
 from httpserver import LoopbackServer
 
 from newsbeam.pipeline import lake_sql
@@ -17,7 +18,7 @@ from newsbeam.pipeline.config import RunConfig
 from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import FeedEntry, FeedSpec
 from newsbeam.transforms.fetch.http import HttpConfig
-from newsbeam.transforms.lake.revisions import word_changes
+from newsbeam.transforms.lake.revisions import Previous, Version, with_earlier_copies, word_changes
 from newsbeam.transforms.lake.state import SEEN_COLUMNS, seen_urls
 from newsbeam.transforms.read.feed_parser import parse_feed
 from newsbeam.transforms.read.seen import is_new
@@ -220,6 +221,15 @@ def test_feed_updated_comes_only_from_the_feeds_own_field() -> None:
     )
     (item,) = parse_feed(json_feed, feed_url="https://a.example/feed.json").entries
     assert item.updated == datetime(2024, 5, 9, 5, tzinfo=UTC)
+
+
+def test_a_new_version_keeps_listing_the_copies_earlier_runs_collapsed_into_it() -> None:
+    old = Version("id1", "https://a.example/q", datetime(2024, 5, 6, tzinfo=UTC), "Q", FIRST, "h1")
+    previous = Previous(old, 1, ("https://b.example/copy", "https://c.example/q?amp"))
+    new = make_article("https://a.example/q", SECOND, duplicate_urls=("https://c.example/q?amp", "https://d.example/q"))
+    kept = with_earlier_copies(new, previous)
+    assert kept.duplicate_urls == ("https://b.example/copy", "https://c.example/q?amp", "https://d.example/q")
+    assert with_earlier_copies(new, None) is new
 
 
 def test_word_changes_count_a_multiset_difference() -> None:

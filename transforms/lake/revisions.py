@@ -12,25 +12,29 @@ where ``difflib`` on word lists is quadratic in the worst case on long articles.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, Literal
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.pvalue import TaggedOutput
 
 from newsbeam.schemas.lake import SCHEMA_VERSION
 from newsbeam.schemas.records import Article
-from newsbeam.transforms.base import counter
+from newsbeam.transforms.base import TaggedTransform, counter
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import live_files
 from newsbeam.transforms.lake.rows import LakeRow
 
 _WORD = re.compile(r"\w+")
+REVISIONS: Final = "revisions"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Previous:
 
     current: Version
     version: int | None
+    duplicate_urls: tuple[str, ...] = ()
+    """Copies collapsed into the article by earlier runs: the new version's row keeps listing them."""
 
 
 def words(text: str) -> Counter[str]:
@@ -135,30 +141,61 @@ def previous_version(files: Mapping[str, list[str]], article_id: str) -> Previou
 
     ``files``: the live files of ``articles`` and ``revisions`` (``delta.live_files``).
     """
-    columns = ["article_id", "url", "fetched_at", "title", "text", "content_hash"]
-    rows = rows_of(files.get("articles", []), article_id, columns)
+    fields = ["article_id", "url", "fetched_at", "title", "text", "content_hash"]
+    rows = rows_of(files.get("articles", []), article_id, [*fields, "duplicate_urls"])
     if not rows:
         return None
     row = max(rows, key=lambda r: r["fetched_at"])  # type: ignore[arg-type,return-value]
-    current = Version(**{name: row[name] for name in columns})  # type: ignore[arg-type]
+    current = Version(**{name: row[name] for name in fields})  # type: ignore[arg-type]
     versions = [r["version"] for r in rows_of(files.get("revisions", []), article_id, ["article_id", "version"])]
-    return Previous(current, max((int(v) for v in versions if v is not None), default=None))  # type: ignore[call-overload]
+    last = max((int(v) for v in versions if v is not None), default=None)  # type: ignore[call-overload]
+    return Previous(current, last, tuple(row["duplicate_urls"] or ()))  # type: ignore[arg-type]
 
 
-class RevisionRows(beam.DoFn):  # type: ignore[misc]
-    """Kept articles in, their ``revisions`` rows out. Only a revised article reads the lake
-    (its current row and versions): a run without revisions does no extra I/O here."""
+def with_earlier_copies(article: Article, previous: Previous | None) -> Article:
+    """The new version, still listing the copies earlier runs collapsed into the article."""
+    if previous is None or not previous.duplicate_urls:
+        return article
+    urls = dict.fromkeys(u for u in (*previous.duplicate_urls, *article.duplicate_urls) if u != article.url)
+    return dataclasses.replace(article, duplicate_urls=tuple(urls))
 
+
+RevisionOutput = TaggedOutput[Literal["revisions"], LakeRow]
+
+
+class _Revise(beam.DoFn):  # type: ignore[misc]
     def __init__(self, output: str, run_id: str) -> None:
         self.output = output
         self.run_id = run_id
         self.files: Mapping[str, list[str]] | None = None
 
-    def process(self, article: Article) -> Iterator[LakeRow]:
+    def process(self, article: Article) -> Iterator[Article | RevisionOutput]:
         previous = None
         if article.revised:
-            if self.files is None:
+            if self.files is None:  # only a run with revisions reads the lake here
                 self.files = live_files(self.output, ["articles", "revisions"])
             previous = previous_version(self.files, article.article_id)
             counter("revisions_written").inc()
-        yield from revision_rows(article, previous, self.run_id)
+        yield with_earlier_copies(article, previous)
+        for row in revision_rows(article, previous, self.run_id):
+            yield TaggedOutput(REVISIONS, row)
+
+
+class Revise(TaggedTransform):
+    """Kept articles in; ``main`` the articles to write, ``revisions`` their ``revisions`` rows out.
+
+    A new article gets version 1. A revised one is compared with the lake's current row (read
+    on the worker, only for revisions: a run without any does no extra I/O) and keeps its
+    ``duplicate_urls``; the commit then drops that row (``transforms/lake/supersede.py``).
+    """
+
+    def __init__(self, output: str, run_id: str) -> None:
+        super().__init__()
+        self.output = output
+        self.run_id = run_id
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        result = articles | "Revise" >> beam.ParDo(_Revise(self.output, self.run_id)).with_outputs(
+            REVISIONS, main="main"
+        )
+        return {"main": result["main"], REVISIONS: result[REVISIONS]}
