@@ -1,33 +1,42 @@
 """Keep ``articles`` at one row per article: a revision's commit drops the version it replaces.
 
 A run that wrote revisions (``revisions`` rows with ``version`` > 1, staged like all its files)
-finds the live files of ``articles`` holding those articles, and of ``entities`` holding their
-salient entities (only the ``entity=<slug>/date=<day>`` partitions the old row names), rewrites
-each such file without those rows, and lists the old files as removed. The journal then carries
-the rewritten files as adds and the old ones as removes, so each table gets ONE Delta commit with
-the run's app transaction: readers see the old version or the new one, never both or neither, and
-a replayed journal commits nothing twice (``transforms/lake/publish.py``).
+names those articles in its journal. When the journal is committed, the ``articles`` and
+``entities`` commits each first look, in the snapshot they commit on, for the live files holding
+those articles' rows (for ``entities`` only the ``entity=<slug>/date=<day>`` partitions the old
+article row names), rewrite each such file without those rows, and commit the rewritten files as
+adds and the old files as removes together with the run's own files: ONE Delta commit per table
+with the run's app transaction. Readers see the old version or the new one, never both or neither,
+and a replayed journal commits nothing twice (``transforms/lake/publish.py``).
 
-Rewritten files are named ``part-<run_id>-rev-NNNN.parquet``: a run that dies before its journal
-is rolled back by name like any other of its files. Corrections are rare, so rewriting a whole
-file (one partition's rows of one earlier run) is cheap enough; a run without revisions reads
-only its own few staged ``revisions`` files here.
+The rewrite happens at commit time, not when the journal is written, so it always works on the
+files the commit removes: a ``newsbeam compact`` that rewrote those files in between (it takes no
+lock) cannot leave the old row, or other rows twice, in the table. If one commits during the
+rewrite itself, Delta's conflict check fails the commit and the next run finishes the journal.
+
+Rewritten files are named ``part-<run_id>-rev-NNNN.parquet``; a replay writes the same names again.
+Corrections are rare, so rewriting a whole file (one partition's rows of one earlier run) is cheap
+enough; a run without revisions reads only its own few staged ``revisions`` files here.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import WrittenFile, open_table, table_uri
 from newsbeam.transforms.lake.revisions import _read
+
+SUPERSEDED = ("entities", "articles")
+"""The tables holding rows of an article's current version (``stories`` and ``_state`` keep history)."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,8 @@ def revised_ids(output: str, written: Iterable[WrittenFile]) -> frozenset[str]:
     return frozenset(ids)
 
 
-def live(output: str, name: str) -> list[LiveFile]:
+def live(table: DeltaTable, name: str) -> list[LiveFile]:
     """The table's live files with sizes and partition values, from its Delta log."""
-    table = open_table(output, name)
-    if table is None:
-        return []
     keys = TABLES[name].partition_keys
     rows = pa.table(table.get_add_actions(flatten=True)).to_pylist()
     return [
@@ -84,7 +90,8 @@ def rewritten_name(relative: str, run_id: str, index: int) -> str:
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` in the table's current schema (columns added since the file was written read as nulls)."""
+    """``table`` in the table's current schema: columns added since the file was written read as nulls,
+    and a file another Delta writer rewrote (string views, large lists) reads as ours."""
     columns = [
         table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         for f in schema
@@ -95,51 +102,65 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def _write(output: str, name: str, relative: str, table: pa.Table) -> WrittenFile:
     spec = TABLES[name]
     sink = pa.BufferOutputStream()
-    pq.write_table(_conform(table, spec.schema), sink, compression=spec.compression)
+    pq.write_table(table, sink, compression=spec.compression)
     data = sink.getvalue().to_pybytes()
     storage.write_bytes(storage.join(table_uri(output, name), relative), data)
     return WrittenFile(name, relative, len(data), table.num_rows)
 
 
-def drop_rows(
-    output: str, run_id: str, name: str, files: Iterable[LiveFile], ids: Collection[str]
-) -> tuple[list[WrittenFile], list[RemovedFile], list[dict[str, object]]]:
-    """Rewrite every file of ``files`` holding rows of ``ids`` without them.
-
-    Returns (rewritten files, removed files, the dropped rows with their file's partition values).
-    """
-    wanted = pa.array(sorted(ids), pa.string())
-    written: list[WrittenFile] = []
-    removed: list[RemovedFile] = []
-    dropped: list[dict[str, object]] = []
+def _holding(
+    output: str, name: str, files: Iterable[LiveFile], wanted: pa.Array
+) -> Iterator[tuple[LiveFile, pa.Table, pa.ChunkedArray]]:
+    """(file, its rows, mask of the rows of ``wanted`` articles) for each file holding any (id column read first)."""
     folder = table_uri(output, name)
     for live_file in files:
         path = storage.join(folder, live_file.relative)
-        if not pc.any(pc.is_in(_read(path, ["article_id"]).column("article_id"), value_set=wanted)).as_py():
-            continue
-        table = _read(path)
-        mask = pc.is_in(table.column("article_id"), value_set=wanted)
-        dropped.extend({**row, **live_file.partition_values} for row in table.filter(mask).to_pylist())
+        if pc.any(pc.is_in(_ids(_read(path, ["article_id"])), value_set=wanted)).as_py():
+            table = _conform(_read(path), TABLES[name].schema)
+            yield live_file, table, pc.is_in(table.column("article_id"), value_set=wanted)
+
+
+def _ids(table: pa.Table) -> pa.ChunkedArray:
+    """The ``article_id`` column as plain strings (a file another Delta writer rewrote may hold string views)."""
+    return table.column("article_id").cast(pa.string())
+
+
+def drop_rows(
+    output: str, run_id: str, name: str, files: Iterable[LiveFile], ids: Collection[str]
+) -> tuple[list[WrittenFile], list[RemovedFile]]:
+    """Rewrite every file of ``files`` holding rows of ``ids`` without them: (rewritten, removed)."""
+    written: list[WrittenFile] = []
+    removed: list[RemovedFile] = []
+    for live_file, table, mask in _holding(output, name, files, pa.array(sorted(ids), pa.string())):
         kept = table.filter(pc.invert(mask))
         removed.append(RemovedFile(name, live_file.relative, live_file.size, live_file.partition_values))
         if kept.num_rows:
             relative = rewritten_name(live_file.relative, run_id, len(written))
             written.append(_write(output, name, relative, kept))
-    return written, removed, dropped
+    return written, removed
 
 
-def supersede(output: str, run_id: str, ids: Collection[str]) -> tuple[list[WrittenFile], list[RemovedFile]]:
-    """Rewrite the ``articles`` and ``entities`` files holding the current rows of ``ids`` without them."""
-    if not ids:
+def entity_partitions(output: str, articles: DeltaTable, ids: Collection[str]) -> set[tuple[str, str]]:
+    """(entity slug, day) of every entity of the live ``articles`` rows of ``ids``: where their
+    ``entities`` rows are (a salient entity's row is under the article's own ``date``)."""
+    partitions: set[tuple[str, str]] = set()
+    for live_file, table, mask in _holding(output, "articles", live(articles, "articles"), pa.array(sorted(ids))):
+        for row in table.filter(mask).select(["entities"]).to_pylist():
+            partitions.update((str(e["slug"]), str(live_file.partition_values["date"])) for e in row["entities"] or ())
+    return partitions
+
+
+def supersede(
+    output: str, run_id: str, name: str, table: DeltaTable, ids: Collection[str]
+) -> tuple[list[WrittenFile], list[RemovedFile]]:
+    """The adds and removes that drop the current rows of ``ids`` from ``table`` (``articles`` or
+    ``entities``; other tables hold no article versions). ``entities`` must be done while
+    ``articles`` still holds the old rows (``publish.PUBLISH_ORDER`` commits it first)."""
+    if not ids or name not in SUPERSEDED:
         return [], []
-    written, removed, old_rows = drop_rows(output, run_id, "articles", live(output, "articles"), ids)
-    partitions = {
-        (str(entity["slug"]), str(row["date"]))
-        for row in old_rows
-        for entity in (row.get("entities") or [])  # type: ignore[attr-defined]
-    }
-    entity_files = [
-        f for f in live(output, "entities") if (f.partition_values["entity"], f.partition_values["date"]) in partitions
-    ]
-    more, gone, _ = drop_rows(output, run_id, "entities", entity_files, ids)
-    return written + more, removed + gone
+    files = live(table, name)
+    if name == "entities":
+        articles = open_table(output, "articles")
+        partitions = entity_partitions(output, articles, ids) if articles is not None else set()
+        files = [f for f in files if (f.partition_values["entity"], f.partition_values["date"]) in partitions]
+    return drop_rows(output, run_id, name, files, ids)
