@@ -117,7 +117,8 @@ def revision_rows(article: Article, previous: Previous | None, run_id: str) -> I
     yield revision_row(new, last + 1, previous.current, run_id)
 
 
-def _read(path: str, columns: list[str] | None = None) -> pa.Table:
+def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
+    """The ``columns`` of one Parquet file (those it has; all when None), local or in object storage."""
     source = path if storage.is_local(path) else pa.BufferReader(storage.read_bytes(path))
     parquet = pq.ParquetFile(source)
     wanted = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
@@ -125,14 +126,17 @@ def _read(path: str, columns: list[str] | None = None) -> pa.Table:
 
 
 def rows_of(paths: list[str], article_id: str, columns: list[str]) -> list[dict[str, object]]:
-    """The rows of ``article_id`` in ``paths`` (the id column is read first; whole files only where it matches)."""
+    """The rows of ``article_id`` in ``paths`` (the id column is read first; whole files only where it matches).
+
+    Matched in Python, not with an Arrow filter: a file another Delta writer rewrote may hold
+    string views, which this pyarrow cannot filter.
+    """
     found: list[dict[str, object]] = []
     for path in paths:
-        ids = _read(path, ["article_id"]).column("article_id")
+        ids = read_table(path, ["article_id"]).column("article_id").cast(pa.string())
         if not pc.any(pc.equal(ids, article_id)).as_py():
             continue
-        table = _read(path, columns)
-        found.extend(table.filter(pc.equal(table.column("article_id"), article_id)).to_pylist())
+        found.extend(row for row in read_table(path, columns).to_pylist() if row["article_id"] == article_id)
     return found
 
 

@@ -33,7 +33,7 @@ from deltalake import DeltaTable
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.lake import storage
 from newsbeam.transforms.lake.delta import WrittenFile, open_table, table_uri
-from newsbeam.transforms.lake.revisions import _read
+from newsbeam.transforms.lake.revisions import read_table
 
 SUPERSEDED = ("entities", "articles")
 """The tables holding rows of an article's current version (``stories`` and ``_state`` keep history)."""
@@ -64,7 +64,7 @@ def revised_ids(output: str, written: Iterable[WrittenFile]) -> frozenset[str]:
     for item in written:
         if item.table != "revisions":
             continue
-        table = _read(storage.join(folder, item.relative), ["article_id", "version"])
+        table = read_table(storage.join(folder, item.relative), ["article_id", "version"])
         later = table.filter(pc.greater(table.column("version"), 1))
         ids.update(str(value) for value in later.column("article_id").to_pylist())
     return frozenset(ids)
@@ -115,8 +115,8 @@ def _holding(
     folder = table_uri(output, name)
     for live_file in files:
         path = storage.join(folder, live_file.relative)
-        if pc.any(pc.is_in(_ids(_read(path, ["article_id"])), value_set=wanted)).as_py():
-            table = _conform(_read(path), TABLES[name].schema)
+        if pc.any(pc.is_in(_ids(read_table(path, ["article_id"])), value_set=wanted)).as_py():
+            table = _conform(read_table(path), TABLES[name].schema)
             yield live_file, table, pc.is_in(table.column("article_id"), value_set=wanted)
 
 
