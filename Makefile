@@ -109,6 +109,7 @@ check: lint test
 eval: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 	$(BIN)/python scripts/eval_near_dups.py
+	$(BIN)/python scripts/eval_dedup_pipeline.py
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
 

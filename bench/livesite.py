@@ -60,6 +60,8 @@ class _Site:
     polls: int = 0
     not_modified: int = 0
     ports: list[int] = field(default_factory=list)
+    hub: str | None = None
+    """A WebSub hub the feeds advertise (``atom:link rel="hub"`` and ``rel="self"``)."""
 
     def host_of(self, feed: int) -> int:
         return feed % self.hosts
@@ -71,8 +73,8 @@ class _Site:
 class LiveSite:
     """Start with ``with LiveSite(...) as site:``; ``site.feed_urls()`` are the feeds to stream."""
 
-    def __init__(self, feeds: int = 1, hosts: int = 1, initial: int = 0) -> None:
-        self.site = _Site(hosts=hosts, feeds=feeds)
+    def __init__(self, feeds: int = 1, hosts: int = 1, initial: int = 0, hub: str | None = None) -> None:
+        self.site = _Site(hosts=hosts, feeds=feeds, hub=hub)
         self.initial = initial
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
@@ -153,10 +155,14 @@ def _rss(site: _Site, feed: int) -> tuple[bytes, str]:
         f"<pubDate>{format_datetime(e.published)}</pubDate></item>"
         for e in entries
     )
+    links = ""
+    if site.hub:
+        self_url = f"{site.base(feed)}/feeds/{feed}.xml"
+        links = f'<atom:link rel="hub" href="{site.hub}"/><atom:link rel="self" href="{self_url}"/>'
     body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel>'
+        '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
         f"<title>Desk {feed}</title><link>{site.base(feed)}/</link><description>live</description>"
-        f"{items}</channel></rss>"
+        f"{links}{items}</channel></rss>"
     ).encode()
     return body, f'"{feed}-{total}"'
 

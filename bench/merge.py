@@ -20,7 +20,19 @@ def merge(partials: list[Path], target: Path = BENCH / "report.json") -> None:
     merged = report.setdefault("merged_sections", {})
     for path in partials:
         partial = json.loads(path.read_text())
+        parts = partial.get("stream_parts") or []
         for name, section in partial.get("sections", {}).items():
+            if name == "stream" and parts and "stream" in partial.get("sections_run", []):
+                # A run of some parts of the stream section replaces those parts only.
+                for part in parts:
+                    report["sections"].setdefault("stream", {})[part] = section.get(part)
+                    report["sections"]["stream"].setdefault("setup", {})[part] = section.get("setup", {}).get(part)
+                    merged[f"stream.{part}"] = {
+                        "date": partial.get("date"),
+                        "load_average_at_start": partial.get("machine", {}).get("load_average_at_start"),
+                        "seconds": partial.get("section_seconds", {}).get(name),
+                    }
+                continue
             if name in partial.get("sections_run", []):
                 report["sections"][name] = section
                 merged[name] = {

@@ -12,7 +12,8 @@ Delta tables: write and commit, compaction, DuckDB queries, ``connect()`` over 1
 commits), ``memory`` (LSH index at 1M signatures), ``scaling`` (1k/10k/100k end to end; the 100k
 run is the batch peak-RSS measurement), ``stream`` (``newsbeam stream`` on Prism against a live
 loopback site: latency to the lake, a batch-loop baseline, polling at 10,000 feeds; ~16 min; not
-in ``--quick`` unless named: ``make bench-stream-quick``).
+in ``--quick`` unless named: ``make bench-stream-quick``; ``--stream-parts websub`` runs one part,
+e.g. the WebSub push-to-lake latency).
 
 Machines are shared and noisy: every time is a median over repeats, and the numbers to trust
 are ratios measured in the same run. Parts that need ``../shared`` are skipped when it is absent.
@@ -201,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lake-commits", type=int, help="small commits in the lake section's connect() curve (full: 1000, ~6 min)"
     )
+    parser.add_argument(
+        "--stream-parts",
+        help="comma-separated parts of the stream section (latency, batch, cadence, polling, websub; default all); "
+        "bench.merge then replaces only those parts",
+    )
     parser.add_argument("--report", type=Path, help="where to write the JSON report (markdown beside it)")
     args = parser.parse_args(argv)
 
@@ -321,7 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     if "soak" in wanted:
         timed("soak", lambda: report["sections"].__setitem__("soak", stream_soak.run_soak(profile["soak"])))
     if "stream" in wanted:
-        timed("stream", lambda: report["sections"].__setitem__("stream", stream.run_stream_section(profile["stream"])))
+        parts = [p.strip() for p in args.stream_parts.split(",")] if args.stream_parts else None
+        if parts:
+            report["stream_parts"] = parts
+        timed(
+            "stream",
+            lambda: report["sections"].__setitem__(
+                "stream", stream.run_stream_section(profile["stream"], *([parts] if parts else []))
+            ),
+        )
     report["section_seconds"] = timings
     report["total_seconds"] = rounded(time.perf_counter() - started, 1)
     report["headline"] = headline(report)

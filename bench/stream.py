@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import stream_websub
 from bench.common import TMP, log, rounded, skipped
 from bench.stream_proc import WATCH_EVERY, Child, HostSite, LakeWatcher
 
@@ -63,6 +64,7 @@ FULL: dict[str, Any] = {
         "commit_interval": 10.0,
         "settle": 5.0,
     },
+    "websub": stream_websub.FULL,
 }
 QUICK: dict[str, Any] = {
     "latency": {**FULL["latency"], "feeds": 20, "hosts": 4, "seconds": 10, "max_interval": 5.0},
@@ -76,6 +78,7 @@ QUICK: dict[str, Any] = {
         "settle": 2.0,
         "rate": 1.0,
     },
+    "websub": stream_websub.QUICK,
 }
 WARM_UP_CAP = 300.0
 """Seconds a stream or the first batch run may take to bring the initial entries to the lake."""
@@ -317,7 +320,7 @@ def run_polling(p: dict[str, Any], work: Path, profile: str | None = None) -> di
 
 
 def run_stream_section(
-    params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "cadence", "polling")
+    params: dict[str, Any], parts: Sequence[str] = ("latency", "batch", "cadence", "polling", "websub")
 ) -> dict[str, Any]:
     """The whole section: stream latency, batch baseline, polling at scale (each failure recorded, the rest run)."""
     from newsbeam.pipeline.runners import install_hint, prism_binary
@@ -329,6 +332,7 @@ def run_stream_section(
         "setup": {
             "latency": latency,
             "polling": params["polling"],
+            "websub": params.get("websub"),
             "http": HTTP,
             "hosts": "one loopback address per host (bench/stream_proc.HostSite), so per-host limits apply per host",
             "latency_measure": f"first look through lake_sql.connect() (fresh connection every {WATCH_EVERY} s) "
@@ -346,6 +350,7 @@ def run_stream_section(
             {**latency, "min_interval": latency["every"], "max_interval": latency["every"], "commit_interval": 2.0},
             work / "cadence",
         ),
+        "websub": lambda: stream_websub.run_websub(params["websub"], work / "websub", HTTP),
     }
     for name in parts:
         load = os.getloadavg()[0]

@@ -35,10 +35,20 @@ def http_config(values: dict[str, Any]) -> Any:
     return HttpConfig(**values)
 
 
+def websub_settings(values: dict[str, Any] | None) -> dict[str, Any]:
+    """``StreamConfig`` fields for ``{"listen": [host, port], "public_url": URL}`` (none without it)."""
+    if not values:
+        return {}
+    from newsbeam.transforms.websub.subscription import WebSubConfig
+
+    host, port = values["listen"]
+    return {"websub": WebSubConfig(public_url=values["public_url"]), "websub_listen": (host, int(port))}
+
+
 def run_stream(config: dict[str, Any]) -> dict[str, Any]:
     from newsbeam.pipeline.stream import new_stream_id, stream
     from newsbeam.pipeline.stream_graph import StreamConfig
-    from newsbeam.transforms.stream.poll import DEFAULT_SHARDS, PollConfig
+    from newsbeam.transforms.stream.schedules import DEFAULT_SHARDS, PollConfig
 
     stream_config = StreamConfig(
         output=config["output"],
@@ -54,6 +64,7 @@ def run_stream(config: dict[str, Any]) -> dict[str, Any]:
         commit_interval=config["commit_interval"],
         status_interval=config["status_interval"],
         horizon=timedelta(seconds=config.get("horizon_seconds", 7 * 86400)),
+        **websub_settings(config.get("websub")),
     )
 
     def report(line: str) -> None:

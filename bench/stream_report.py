@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import dig, headline_row, markdown_table
+from bench.stream_websub import summary as websub_summary
 
 LATENCY_P50_AIM = 10.0
 LATENCY_P95_AIM = 20.0
@@ -132,7 +133,21 @@ def headline_rows(section: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{polling.get('entries_published')} entries published meanwhile readable before the stop",
             )
         )
-    for name in ("latency", "batch", "polling"):
+    websub = section.get("websub") or {}
+    if "push_to_lake_seconds" in websub:
+        lat = websub["push_to_lake_seconds"]
+        late = dig(websub, "not_readable_within_seconds", "count") or 0
+        rows.append(
+            headline_row(
+                "WebSub push -> readable via connect(), p50 / p95",
+                f"{lat['p50']} / {lat['p95']}",
+                "s",
+                f"p50 <= {LATENCY_P50_AIM:g}, none lost",
+                lat["p50"] is not None and lat["p50"] <= LATENCY_P50_AIM and not late,
+                websub_summary(websub),
+            )
+        )
+    for name in ("latency", "batch", "polling", "websub"):
         if error := (section.get(name) or {}).get("error"):
             rows.append(headline_row(f"stream section: {name}", "failed", note=error))
     return rows
@@ -194,6 +209,9 @@ def markdown(section: dict[str, Any]) -> list[str]:
                 rows,
             )
         )
+    websub = section.get("websub") or {}
+    if "push_to_lake_seconds" in websub:
+        out += ["", websub_summary(websub) + "."]
     polling = section.get("polling") or {}
     if polling.get("polls_per_second") is not None:
         out += [

@@ -20,16 +20,19 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.feedlist import FeedList, read_feed_list
 from newsbeam.pipeline.progress import Progress
 from newsbeam.pipeline.run import run, run_compaction, run_migration
 from newsbeam.pipeline.stream_graph import StreamConfig
+from newsbeam.pipeline.websub import parse_listen
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.fetch.http import HttpConfig
 from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS
-from newsbeam.transforms.stream.poll import PollConfig
+from newsbeam.transforms.stream.schedules import PollConfig
+from newsbeam.transforms.websub.subscription import LEASE_SECONDS, WebSubConfig
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -156,6 +159,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     timing.add_argument("--status-interval", type=float, default=10.0, help="seconds between status lines")
     timing.add_argument("--tick", type=float, default=1.0, help="seconds between looks at the schedule")
+    websub = stream_parser.add_argument_group("WebSub push (hubs feeds advertise)")
+    websub.add_argument(
+        "--websub-callback",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve the WebSub callback on this address and subscribe to the hubs feeds advertise "
+        "(pushes make a feed due at once; polling goes on as a safety net)",
+    )
+    websub.add_argument(
+        "--websub-public-url",
+        metavar="URL",
+        default=None,
+        help="base URL hubs reach the callback at (default http://HOST:PORT of --websub-callback)",
+    )
+    websub.add_argument(
+        "--websub-lease",
+        type=float,
+        default=LEASE_SECONDS,
+        help=f"seconds of lease to ask hubs for; renewed at 80%% of what they grant (default {LEASE_SECONDS:g})",
+    )
     _add_run_options(stream_parser)
 
     compact_parser = commands.add_parser(
@@ -252,6 +275,7 @@ def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
         raise ConfigError("--settle must not be negative")
     run = config_from_args(args, None)
     http = dataclasses.replace(run.http, host_budget_period=max(args.host_budget * 2, 300.0))
+    websub, listen = websub_from_args(args)
     return StreamConfig(
         output=args.output,
         feed_list=str(args.feeds),
@@ -266,7 +290,29 @@ def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
         salience_threshold=run.salience_threshold,
         ner_model=run.ner_model,
         status_interval=args.status_interval,
+        websub=websub,
+        websub_listen=listen,
     )
+
+
+def websub_from_args(args: argparse.Namespace) -> tuple[WebSubConfig | None, tuple[str, int] | None]:
+    """The WebSub settings of ``stream``: none without ``--websub-callback``."""
+    if args.websub_callback is None:
+        if args.websub_public_url is not None:
+            raise ConfigError("--websub-public-url needs --websub-callback HOST:PORT (where the callback listens)")
+        return None, None
+    try:
+        host, port = parse_listen(args.websub_callback)
+    except ValueError as error:
+        raise ConfigError(f"--websub-callback: {error}") from None
+    if port == 0:
+        raise ConfigError("--websub-callback needs a fixed port: hubs call it for the whole lease")
+    public = args.websub_public_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if urlsplit(public).scheme not in ("http", "https") or not urlsplit(public).netloc:
+        raise ConfigError(f"--websub-public-url must be an absolute http(s) URL, got {public!r}")
+    if not args.websub_lease > 0:
+        raise ConfigError("--websub-lease must be a positive number of seconds")
+    return WebSubConfig(public_url=public, lease_seconds=args.websub_lease), (host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

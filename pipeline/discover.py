@@ -10,8 +10,8 @@ For each site it fetches the page given (a homepage, usually) and:
 
 Every request goes through the same client as ``run``: the SSRF guard (``--allow-private-networks``
 lifts it), the size and time limits, per-host pacing and robots.txt. The output is a plain-text
-feed list: one feed a line with its kind, title and how it was found as a comment. Sitemaps are
-printed commented out, because ``run`` does not read sitemaps yet.
+feed list: one source a line (feeds and sitemaps alike: ``run`` and ``stream`` tell them apart by
+content) with its kind, title and how it was found as a comment.
 """
 
 from __future__ import annotations
@@ -149,7 +149,4 @@ def feed_list_lines(results: list[SiteResult]) -> Iterator[str]:
         for found in result.found:
             label = f"{found.kind}: {found.title}" if found.title else found.kind
             note = " ".join(f"{label} (via {found.how})".split())
-            if found.kind == "sitemap":
-                yield f"# {found.url}  # {note}; newsbeam does not read sitemaps yet"
-            else:
-                yield f"{found.url}  # {note}"
+            yield f"{found.url}  # {note}"

@@ -89,7 +89,7 @@ def build(
             pages = {**pages, MAIN: pages[MAIN] | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))}
     else:
         specs = [spec if spec.state else _with_state(spec, feed_states) for spec in config.feeds]
-        read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http)
+        read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http, known=feed_states)
         entries = read[MAIN]
         if not config.refetch:
             entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_changes, output))

@@ -8,6 +8,10 @@ the source stops polling, the committer commits what it holds and marks the stre
 and the driver cancels the job and exits 0. Prism has no checkpoints: a stream that dies any
 other way (SIGKILL, a lost machine) restarts from the lake, which holds every committed window
 and nothing else.
+
+With ``--websub-callback`` the driver also serves the WebSub callback (``pipeline/websub.py``) for
+the stream's life, and its counts join the status line; pushes reach the pipeline as markers in
+the stream's storage area, which the source reads every tick.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
@@ -30,6 +35,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from newsbeam.pipeline.run import check_output
 from newsbeam.pipeline.runners import pipeline_options, runner_name
 from newsbeam.pipeline.stream_graph import StreamConfig, build_stream
+from newsbeam.pipeline.websub import CallbackServer
 from newsbeam.transforms.base import METRICS_NAMESPACE
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.lock import RunLock
@@ -52,6 +58,13 @@ STATUS_COUNTERS = (
     ("windows_committed", "windows"),
     ("dead_letters", "dead letters"),
 )
+WEBSUB_COUNTERS = (
+    ("websub_subscribed", "subscribed"),
+    ("websub_renewed", "renewed"),
+    ("websub_pushes", "pushes"),
+    ("websub_pushes_refused", "refused"),
+)
+"""Shown only when the stream serves a WebSub callback (pushes are the driver's own counts)."""
 
 
 def new_stream_id(now: datetime | None = None) -> str:
@@ -93,10 +106,13 @@ def live_counters(result: PipelineResult) -> dict[str, int]:
     return values
 
 
-def status_line(stream_id: str, values: dict[str, int]) -> str:
+def status_line(stream_id: str, values: dict[str, int], websub: bool = False) -> str:
     parts = [f"{label} {values.get(name, 0):,}" for name, label in STATUS_COUNTERS]
     lag = values.get("uncommitted_lag_ms", 0) / 1000
-    return f"stream {stream_id}: " + ", ".join(parts) + f", oldest wait in the last window {lag:.1f} s"
+    line = f"stream {stream_id}: " + ", ".join(parts) + f", oldest wait in the last window {lag:.1f} s"
+    if websub:
+        line += "; WebSub " + ", ".join(f"{label} {values.get(name, 0):,}" for name, label in WEBSUB_COUNTERS)
+    return line
 
 
 class StopSignal:
@@ -132,31 +148,52 @@ def stream(
     if not os.path.isfile(config.feed_list):
         raise ConfigError(f"feed list {config.feed_list} not found")
     options = stream_options(beam_args)
-    with RunLock(config.output, config.stream_id, config.lock_stale_after) as lock, StopSignal() as signals:
+    with ExitStack() as context:
+        lock = context.enter_context(RunLock(config.output, config.stream_id, config.lock_stale_after))
+        signals = context.enter_context(StopSignal())
         for note in [*lock.notes, *recover(config.output)]:
             logger.warning("%s", note)
         stop = stop or signals.event
         if stop is not signals.event:
             signals.event = stop
+        callback = None
+        if config.websub is not None and config.websub_listen is not None:
+            # Before the pipeline: the stream's key must exist when the first poll subscribes.
+            callback = context.enter_context(
+                CallbackServer(config.websub_listen, config.output, config.stream_id, config.http.max_bytes)
+            )
+            host, port = callback.address
+            report(f"WebSub callback on {host}:{port}, hubs call {config.websub.public_url}")
         pipeline = beam.Pipeline(options=options)
         build_stream(pipeline, config)
         result = pipeline.run()
         report(f"stream {config.stream_id} started on {runner_name(options)}, writing {config.output}")
         try:
-            return _watch(config, result, stop, lock, report)
+            return _watch(config, result, stop, lock, report, callback)
         finally:
             if not PipelineState.is_terminal(result.state):
                 result.cancel()
 
 
 def _watch(
-    config: StreamConfig, result: PipelineResult, stop: threading.Event, lock: RunLock, report: Callable[[str], None]
+    config: StreamConfig,
+    result: PipelineResult,
+    stop: threading.Event,
+    lock: RunLock,
+    report: Callable[[str], None],
+    callback: CallbackServer | None = None,
 ) -> int:
+    def status() -> str:
+        values = live_counters(result)
+        if callback is not None:
+            values.update(callback.snapshot())
+        return status_line(config.stream_id, values, websub=callback is not None)
+
     while not stop.wait(config.status_interval):
         if PipelineState.is_terminal(result.state):
             report(f"stream {config.stream_id} ended: the job is {result.state}")
             return 1
-        report(status_line(config.stream_id, live_counters(result)))
+        report(status())
         lock.touch()
     report(f"stream {config.stream_id}: stopping; polling stopped, committing what is held")
     mark(stop_path(config.output, config.stream_id))
@@ -167,7 +204,7 @@ def _watch(
             break
         time.sleep(0.2)
     clean = marked_at(drained) is not None
-    report(status_line(config.stream_id, live_counters(result)))
+    report(status())
     result.cancel()
     report(
         f"stream {config.stream_id} stopped"

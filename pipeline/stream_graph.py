@@ -29,7 +29,10 @@ from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_
 from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
 from newsbeam.transforms.stream.near import NearDuplicates
 from newsbeam.transforms.stream.near_messages import DEFAULT_SETTLE
-from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds, PollConfig
+from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds
+from newsbeam.transforms.stream.schedules import PollConfig
+from newsbeam.transforms.stream.websub import StreamWebSub
+from newsbeam.transforms.websub.subscription import WebSubConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class StreamConfig:
     ner_model: str | None = None
     status_interval: float = 10.0
     lock_stale_after: float = 6 * 3600.0
+    websub: WebSubConfig | None = None
+    """Subscribe to the hubs feeds advertise (the driver serves the callback); None: polling only."""
+    websub_listen: tuple[str, int] | None = None
+    """Address the driver's WebSub callback server listens on (``--websub-callback HOST:PORT``)."""
 
 
 def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollection:
@@ -55,8 +62,12 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
     output = config.output
     horizon = config.horizon.total_seconds()
     stop = stop_path(output, config.stream_id)
-    ticks = pipeline | "FeedTicks" >> FeedTicks(config.feed_list, usable_feeds, config.poll, stop)
-    polled = ticks | "PollFeeds" >> PollAllFeeds(config.http, config.poll, functools.partial(load_feed_states, output))
+    websub = StreamWebSub(output, config.stream_id, config.websub) if config.websub else None
+    pushes = websub.push_dir if websub else None
+    ticks = pipeline | "FeedTicks" >> FeedTicks(config.feed_list, usable_feeds, config.poll, stop, pushes)
+    polled = ticks | "PollFeeds" >> PollAllFeeds(
+        config.http, config.poll, functools.partial(load_feed_states, output), websub=websub
+    )
     new = (
         polled[MAIN]
         | "KeyByEntryUrl" >> beam.Map(entry_key)

@@ -60,12 +60,12 @@ class FeedEntry:
     tags: tuple[str, ...] = ()
     source: str | None = None
     fetch_page: bool = True
-    license: str | None = None
-    """The item's (else the feed's) rights or licence: ``<copyright>``, ``dc:rights``, Atom ``rights``, CC."""
     updated: datetime | None = None
     """When the source says the item last changed: Atom/RSS ``updated``, JSON Feed ``date_modified``,
     a sitemap's ``lastmod``. A known URL whose ``updated`` moves past the stored one is fetched again
     (``transforms/read/seen.py``) and, if its text changed, becomes a new revision."""
+    license: str | None = None
+    """The item's (else the feed's) rights or licence: ``<copyright>``, ``dc:rights``, Atom ``rights``, CC."""
 
 
 @dataclass(frozen=True)

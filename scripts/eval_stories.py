@@ -9,7 +9,10 @@
    stories the same report measures it end to end (before that, every article is its own story).
 3. ``ablation``: what each feature buys, each at its best threshold and at the default threshold.
 4. ``threshold_curve`` and ``order_robustness`` (single-pass results under 5 shuffled orders).
-5. ``seeds``: the two seed articles (one event, two outlets) must share a story; an article written
+5. ``cross_validation``: leave-one-topic-out over topics 1-10 and 5 arrival orders
+   (``scripts/stories_cv.py``), choosing threshold and date-conflict factor on nine topics and scoring
+   the tenth: the figure to expect on unseen topics, with its spread over topics and over orders.
+6. ``seeds``: the two seed articles (one event, two outlets) must share a story; an article written
    for this script about Wang Yi at a different event ten days later must not join it.
 
 Usage: ``python scripts/eval_stories.py [--output eval/stories.json] [--ner-model PATH]``
@@ -36,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 from newsbeam.pipeline import lake_sql  # noqa: E402
 from newsbeam.schemas.records import Article, EntityRef  # noqa: E402
 from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash  # noqa: E402
-from newsbeam.transforms.stories.features import FeatureWeights  # noqa: E402
+from newsbeam.transforms.stories.features import FeatureWeights, story_input  # noqa: E402
 from newsbeam.transforms.stories.index import StoryConfig, StoryIndex  # noqa: E402
 from newsbeam.transforms.stories.metrics import bcubed  # noqa: E402
+from scripts import stories_cv  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 ECB = SHARED / "corpora" / "stories" / "ecbplus_topics_01-10.jsonl"
@@ -162,6 +166,69 @@ ABLATIONS: dict[str, FeatureWeights] = {
     "lead + body terms + entities": FeatureWeights(proper_noun_boost=1.0),
     "all (default)": FeatureWeights(),
 }
+
+
+CV_THRESHOLDS = [round(0.10 + 0.02 * i, 2) for i in range(16)]
+CV_ORDERS = range(5)
+CV_DATE_CONFLICTS = [1.0, 0.7, 0.5, 0.3]
+
+
+def cv_grid(
+    articles: Sequence[Article], duplicates: dict[str, str], date_conflicts: Sequence[float] = CV_DATE_CONFLICTS
+) -> dict[str, Any]:
+    """Configurations the cross-validation chooses from: each threshold x each date-conflict factor."""
+
+    def clusterer(config: StoryConfig) -> Any:
+        inputs = [story_input(a, config.weights) for a in articles]
+
+        def run(seed: int) -> dict[str, str]:
+            index = StoryIndex(config)
+            order = stories_cv.shuffled(inputs, seed)
+            for item in order:
+                index.observe(item)
+            story_of = {a.article_id: index.assign(a).story_id for a in order}
+            return predicted_by_url(articles, story_of, duplicates)
+
+        return run
+
+    return {
+        cv_name(t, d): clusterer(StoryConfig(threshold=t, date_conflict=d))
+        for d in date_conflicts
+        for t in CV_THRESHOLDS
+    }
+
+
+def cv_name(threshold: float, date_conflict: float) -> str:
+    return f"threshold={threshold:.2f} date_conflict={date_conflict:.1f}"
+
+
+def cross_validation(articles: Sequence[Article], gold: dict[str, str], duplicates: dict[str, str]) -> dict[str, Any]:
+    """Leave-one-topic-out over the ECB+ topics, 5 arrival orders (``scripts/stories_cv.py``)."""
+    runs = stories_cv.run_grid(cv_grid(articles, duplicates), gold, CV_ORDERS)
+    return cv_report(runs, gold)
+
+
+def cv_report(runs: dict[str, list[stories_cv.ItemScores]], gold: dict[str, str]) -> dict[str, Any]:
+    """Both selection rules, with and without the date-conflict test, and the in-sample table."""
+    thresholds = {cv_name(t, d): t for d in CV_DATE_CONFLICTS for t in CV_THRESHOLDS}
+    topic_of = {url: subtopic.split("_")[0] for url, subtopic in gold.items()}
+    without_dates = {name: scores for name, scores in runs.items() if name.endswith("date_conflict=1.0")}
+    in_sample = stories_cv.in_sample(runs)
+    return {
+        "protocol": "leave one topic out over topics 1-10; the grid entry with the best mean F1 on the other "
+        "nine topics is scored on the held-out one; all topics clustered together; 5 shuffled arrival orders",
+        "rules": {
+            "best": "the best mean training F1 (what sets the default)",
+            "within_order_spread": "the highest threshold whose mean training F1 is within one standard deviation "
+            "(over arrival orders) of the best; not used: it scored lower",
+        },
+        "without_date_conflict": stories_cv.loto_cv(without_dates, topic_of),
+        "with_date_conflict": stories_cv.loto_cv(runs, topic_of),
+        "without_date_conflict_within_order_spread": stories_cv.loto_cv(without_dates, topic_of, thresholds),
+        "with_date_conflict_within_order_spread": stories_cv.loto_cv(runs, topic_of, thresholds),
+        "best_in_sample": max(in_sample, key=lambda name: in_sample[name]["f1_mean"]),
+        "in_sample": in_sample,
+    }
 
 
 def ablation(articles: Sequence[Article], gold: dict[str, str], duplicates: dict[str, str]) -> list[dict[str, Any]]:
@@ -308,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "articles_with_entities": sum(1 for a in articles if a.entities),
         "config": {
             "threshold": config.threshold,
+            "date_conflict": config.date_conflict,
             "weights": dataclasses.asdict(config.weights),
             "grace_hours": config.grace.total_seconds() / 3600,
             "half_life_hours": config.half_life.total_seconds() / 3600,
@@ -330,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             str(t): score(articles, gold, duplicates, StoryConfig(threshold=t), None) for t in THRESHOLDS
         },
         "order_robustness": [score(articles, gold, duplicates, config, seed) for seed in range(5)],
+        "cross_validation": cross_validation(articles, gold, duplicates),
         "time_feature": time_feature(articles, gold, duplicates),
         "merged_sub_topics": merged_sub_topics(articles, gold, duplicates, config),
         "seeds": seeds_check(articles),
@@ -348,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     f1s = [s["f1"] for s in report["order_robustness"]]
     print(f"  shuffled orders F1: min {min(f1s):.3f} mean {sum(f1s) / len(f1s):.3f} max {max(f1s):.3f}")
+    for name, cv in report["cross_validation"].items():
+        if isinstance(cv, dict) and "held_out_f1_mean" in cv:
+            folds, orders = cv["spread_over_folds"], cv["spread_over_orders"]
+            print(
+                f"  LOTO-CV {name}: held-out F1 {cv['held_out_f1_mean']:.3f} (P {cv['held_out_precision_mean']:.3f}"
+                f" R {cv['held_out_recall_mean']:.3f}); folds {folds['min']:.3f}-{folds['max']:.3f}"
+                f" sd {folds['stdev']:.3f}; orders {orders['min']:.3f}-{orders['max']:.3f} sd {orders['stdev']:.3f}"
+            )
     print(f"  with time (sub-topics a month apart): F1={report['time_feature']['with_time']['f1']:.3f}")
     print(f"  merged sub-topics: {report['merged_sub_topics']}")
     if report["seeds"]:

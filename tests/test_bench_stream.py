@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
+from bench.merge import merge
 from bench.report import headline, render_markdown
 from bench.stream import percentiles
 from bench.stream_proc import HostSite, ProcTree
@@ -72,3 +75,43 @@ def test_report_renders_the_stream_section_against_its_aims() -> None:
     assert "| stream latency p50 (published -> readable via connect()) | 6.0 | s | <= 10 | yes |" in text
     assert "| stream latency p95 | 25.0 | s | <= 20 | **no** |" in text
     assert "## Streaming" in text
+
+
+def test_report_renders_the_websub_part_and_merge_replaces_only_that_part(tmp_path: Path) -> None:
+    websub = {
+        "feeds": 4,
+        "pushes": 5,
+        "subscribed": 4,
+        "deliveries_accepted": 5,
+        "push_to_lake_seconds": {"count": 5, "p50": 4.7, "p95": 5.2, "max": 5.2, "mean": 4.8},
+        "not_readable_within_seconds": {"cap": 60.0, "count": 0},
+        "stream_polls_during": 5,
+        "commit_interval_seconds": 5.0,
+        "tick_seconds": 0.5,
+        "min_interval_seconds": 300.0,
+    }
+    base = {
+        "mode": "full",
+        "date": "2024-01-01",
+        "machine": {"cpus": 2, "cpu_model": "x", "python": "3.11", "load_average_at_start": [0, 0, 0]},
+        "total_seconds": 1.0,
+        "tagger": "gazetteer only",
+        "sections": {"stream": {"setup": {"latency": {"feeds": 2}}, "polling": {"kept": True}}},
+    }
+    target = tmp_path / "report.json"
+    target.write_text(json.dumps(base))
+    partial = {
+        "date": "2024-02-02",
+        "sections_run": ["stream"],
+        "stream_parts": ["websub"],
+        "sections": {"stream": {"setup": {"websub": {"feeds": 4}}, "websub": websub}},
+    }
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    merge([tmp_path / "partial.json"], target)
+    merged = json.loads(target.read_text())
+    assert merged["sections"]["stream"]["polling"] == {"kept": True}, "the other parts stay"
+    assert merged["sections"]["stream"]["websub"] == websub
+    assert merged["merged_sections"]["stream.websub"]["date"] == "2024-02-02"
+    text = target.with_suffix(".md").read_text()
+    assert "| WebSub push -> readable via connect(), p50 / p95 | 4.7 / 5.2 | s | p50 <= 10, none lost | yes |" in text
+    assert "5 stream polls (one per push expected)" in text

@@ -394,7 +394,7 @@ def test_portable_runs_keep_the_job_server_deadline_high() -> None:
 
 def test_streams_drain_within_their_grace_period() -> None:
     for path in (DEPLOY / "stream.yaml", FLINK / "stream.yaml"):
-        (doc,) = manifests()[path]
+        (doc,) = [d for d in manifests()[path] if d["kind"] in ("Deployment", "FlinkDeployment")]
         assert doc["spec"]["replicas"] == 1 and doc["spec"]["strategy"]["type"] == "Recreate", path
         spec = doc["spec"]["template"]["spec"]
         (driver,) = [c for c in spec["containers"] if is_newsbeam(c)]
@@ -657,3 +657,15 @@ def test_readme_names_files_that_exist() -> None:
     assert {"deploy/flink/flinkdeployment.yaml", "deploy/dataflow/metadata.json"} <= named
     missing = sorted(name for name in named if not (ROOT / name).exists())
     assert not missing, f"deploy/README.md names {missing}"
+
+
+def test_the_websub_callback_port_is_exposed_by_the_stream_service() -> None:
+    docs = manifests()[DEPLOY / "stream.yaml"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    (driver,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if is_newsbeam(c)]
+    args, _beam = parse(newsbeam_command(argv_of(driver)) or [])
+    port = int(args.websub_callback.rpartition(":")[2])
+    assert [p["containerPort"] for p in driver["ports"] if p["name"] == "websub"] == [port]
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["websub"]
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]

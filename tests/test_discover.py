@@ -61,12 +61,12 @@ def test_finds_linked_feeds_common_paths_and_sitemaps_as_a_usable_feed_list(
     assert f"{rss}  # rss: Harbor News (via link rel=alternate)" in lines
     assert f"{atom}  # atom: Harbor Atom (via link rel=alternate)" in lines
     assert f"{feed_json}  # json feed: Valley Notes (via common path /feed.json)" in lines
-    assert any(line.startswith(f"# {sitemap}  # sitemap") for line in lines), "sitemaps are listed, commented out"
+    assert any(line.startswith(f"{sitemap}  # sitemap") for line in lines), "sitemaps are sources like feeds"
     assert "/not-a-feed" in err and "not a feed" in err, "a feed link that is no feed is reported"
     listed = tmp_path / "feeds.txt"
     listed.write_text(out)
     feeds = read_feed_list(listed)
-    assert [spec.url for spec in feeds.specs] == [rss, atom, feed_json] and feeds.rejected == []
+    assert [spec.url for spec in feeds.specs] == [rss, atom, sitemap, feed_json] and feeds.rejected == []
 
 
 def test_the_ssrf_guard_holds_unless_lifted(capsys: pytest.CaptureFixture[str]) -> None:

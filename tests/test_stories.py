@@ -114,8 +114,23 @@ def test_same_event_in_other_words_shares_a_story_and_same_people_elsewhere_do_n
     assert c.new and c.story_id == ferry.article_id
 
 
-def test_same_people_at_another_event_on_the_same_day_still_split_on_content() -> None:
-    index = StoryIndex()
+SAME_DAY_CASES = [
+    pytest.param(StoryConfig(threshold=0.22), id="threshold-0.22"),
+    pytest.param(
+        StoryConfig(),
+        id="default",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known trade-off: the cross-validated default threshold 0.18 joins this pair (score 0.198 "
+            "with a six-article background); no year is named, so the date test cannot split it",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("config", SAME_DAY_CASES)
+def test_same_people_at_another_event_on_the_same_day_still_split_on_content(config: StoryConfig) -> None:
+    index = StoryIndex(config)
     items = [*background(), article("courier", ARTICLE, DAY, entities=(VARGA, KELMPORT))]
     items.append(article("herald", SAME_PEOPLE_OTHER_EVENT, DAY + timedelta(hours=2), entities=(VARGA, KELMPORT)))
     stories = {a.article_id: a.story_id for a in index.assign_many(items)}
@@ -275,3 +290,59 @@ def test_story_input_carries_the_features_in_order_and_bit_for_bit() -> None:
     assert story_input(carried) is carried
     index, by_input = StoryIndex(), StoryIndex()
     assert index.assign(item) == by_input.assign(carried)
+
+
+def test_loto_cv_chooses_on_the_other_topics_and_scores_the_held_out_one() -> None:
+    from scripts.stories_cv import item_bcubed, loto_cv, subset_score
+
+    gold = {"a1": "1_x", "a2": "1_x", "a3": "1_y", "b1": "2_x", "b2": "2_y", "b3": "2_y"}
+    merged = {"a1": "s", "a2": "s", "a3": "s", "b1": "t", "b2": "t", "b3": "t"}  # one story per topic
+    exact = dict(gold)
+    scores = item_bcubed(merged, gold)
+    assert subset_score(scores, sorted(gold)) == pytest.approx(bcubed(merged, gold), abs=1e-4)
+    topic_of = {item: label.split("_")[0] for item, label in gold.items()}
+    # "good" is exact on topic 1 and merges topic 2; "bad" the reverse: each fold chooses by the other topic
+    good = {**exact, "b1": "t", "b2": "t", "b3": "t"}
+    bad = {**merged, "b1": "1", "b2": "2", "b3": "2"}
+    runs = {"good": [item_bcubed(good, gold)], "bad": [item_bcubed(bad, gold)]}
+    report = loto_cv(runs, topic_of)
+    folds = {f["held_out_topic"]: f for f in report["folds"]}
+    assert folds["1"]["chosen"] == "bad" and folds["2"]["chosen"] == "good"
+    # each held-out topic is scored under the config that is wrong for it: the honest, pessimistic figure
+    assert folds["1"]["held_out_f1"] == pytest.approx(subset_score(runs["bad"][0], ["a1", "a2", "a3"])[2], abs=1e-4)
+    assert report["held_out_f1_mean"] < 0.8
+    assert report["spread_over_orders"]["stdev"] == 0.0
+
+
+def test_years_are_read_from_the_title_and_lead_only() -> None:
+    from newsbeam.transforms.stories.features import years_mentioned
+
+    lead = "In 2012 the mayor opened the quay, at a cost of $2015 a metre and 2010% overruns, 1,2011 or 3.2013 units. "
+    body = "x " * 400 + "Back in 1998 the old quay flooded."
+    assert years_mentioned("Quay opens (1999)", lead + body) == (1999, 2012)
+    assert years_mentioned(None, "Founded 1949, rebuilt 2050.") == ()
+
+
+def test_a_lead_naming_another_year_halves_the_score_and_years_persist() -> None:
+    index = StoryIndex()
+    first = article("courier", "In 2008 " + ARTICLE, DAY, entities=(VARGA, KELMPORT))
+    second = article("gazette", "In 2012 " + SAME_EVENT_OTHER_WORDS, DAY, entities=(VARGA, KELMPORT))
+    for item in [*background(), first, second]:
+        index.observe(item)
+    story = index.stories[index.assign(first).story_id]
+    assert story.years == {2008}
+    vector, years = index.vector(second), story_input(second).years
+    assert years == (2012,)
+    plain = index.similarity(vector, story, DAY)
+    assert plain > 0.4
+    assert index.similarity(vector, story, DAY, years) == pytest.approx(plain * StoryConfig().date_conflict)
+    assert index.similarity(vector, story, DAY, (2008, 2012)) == pytest.approx(plain)
+    joined = index.assign(second)  # half a strong match still passes: a conflict lowers, never forbids
+    assert not joined.new and joined.score == round(plain * StoryConfig().date_conflict, 4)
+    assert story.years == {2008, 2012}
+    again = StoryIndex.from_records(json.loads(json.dumps(index.to_records())))
+    assert again.stories[story.story_id].years == {2008, 2012}
+    assert again.date_factor(again.stories[story.story_id], (1999,)) == StoryConfig().date_conflict
+    # state written before years were kept loads with none: no conflict, as before
+    old = [{k: v for k, v in r.items() if k != "years"} for r in index.to_records()]
+    assert StoryIndex.from_records(old).stories[story.story_id].years == set()

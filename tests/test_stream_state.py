@@ -35,13 +35,12 @@ from newsbeam.transforms.stream.near_messages import (
     later,
     reply,
 )
-from newsbeam.transforms.stream.poll import (
+from newsbeam.transforms.stream.poll import by_shard, is_stale
+from newsbeam.transforms.stream.schedules import (
     REPORT_EVERY,
     FeedSchedule,
     PollConfig,
     after_poll,
-    by_shard,
-    is_stale,
     reconcile,
     worth_reporting,
 )

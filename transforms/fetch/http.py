@@ -398,6 +398,42 @@ class HttpxClient:
                 elapsed_ms=int((time.monotonic() - started) * 1000),
             )
 
+    def post_form(self, url: str, fields: dict[str, str]) -> HttpResponse:
+        """POST ``fields`` form-encoded to ``url`` (a WebSub hub): one attempt, no redirects followed.
+
+        The same guards as ``get``: scheme check, the SSRF guard on the connection, timeouts and
+        the body cap; any status >= 300 is an ``HTTPStatusError`` (a hub answers 202 Accepted).
+        """
+        cfg = self.config
+        started = time.monotonic()
+        deadline = started + cfg.total_timeout
+        target = _checked_url(url, url, 0)
+        timeout = httpx.Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout, write=cfg.read_timeout, pool=5.0)
+        client = self._http()
+        try:
+            response = client.send(client.build_request("POST", target, data=fields, timeout=timeout), stream=True)
+        except httpx.HTTPError as error:
+            raise _mapped(error, target, url, cfg, deadline) from error
+        except BlockedAddressError as error:
+            raise BlockedAddressError(f"refused {target}: {error.reason}") from None
+        try:
+            if response.status_code >= 300:
+                raise _status_error(response, url, 0)
+            body = _read_body(response, url, cfg, deadline)
+        except httpx.HTTPError as error:
+            raise _mapped(error, target, url, cfg, deadline) from error
+        finally:
+            response.close()
+        return HttpResponse(
+            requested_url=url,
+            url=str(response.url),
+            status=response.status_code,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=body,
+            fetched_at=datetime.now(UTC),
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+        )
+
 
 def _without_fragment(url: str) -> str:
     return url.split("#", 1)[0]

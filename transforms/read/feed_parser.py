@@ -25,8 +25,9 @@ from lxml import etree
 
 from newsbeam.schemas.records import FeedEntry
 from newsbeam.transforms.errors import FeedParseError
+from newsbeam.transforms.websub.links import discover
 
-__all__ = ["ParsedFeed", "html_to_text", "parse_feed"]
+__all__ = ["ParsedFeed", "SitemapRef", "html_to_text", "parse_feed"]
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -57,6 +58,14 @@ _NAME = re.compile(r"[A-Za-z_][\w.:-]*")
 
 
 @dataclass(frozen=True)
+class SitemapRef:
+    """A child sitemap named by a sitemap index, with the ``lastmod`` the index gives it."""
+
+    url: str
+    lastmod: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ParsedFeed:
     """One parsed feed document: its entries plus what went wrong without stopping us."""
 
@@ -75,6 +84,14 @@ class ParsedFeed:
     """RSS ``<ttl>`` in seconds: how long the publisher says the feed may be cached (None if absent/invalid)."""
     update_seconds: float | None = None
     """Publisher's update interval from ``sy:updatePeriod``/``sy:updateFrequency``, in seconds."""
+    sitemaps: tuple[SitemapRef, ...] = ()
+    """A sitemap index's child sitemaps (``transforms.read.sitemap``); empty for feeds."""
+    not_articles: int = 0
+    """URLs of an ordinary sitemap left out because they are not articles (section fronts, site pages)."""
+    hub: str | None = None
+    """The WebSub hub the feed advertises (HTTP ``Link`` header first, then ``atom:link rel="hub"``)."""
+    self_url: str | None = None
+    """The feed's canonical URL (``rel="self"``): the topic to subscribe to at the hub."""
 
 
 def parse_feed(
@@ -99,7 +116,7 @@ def parse_feed(
         raise FeedParseError(f"{feed_url} is not a feed: got gzip-compressed bytes; decompress the response body first")
     base_url = urljoin(feed_url, response_headers.get("content-location", "")) or feed_url
     if _looks_like_json(body):
-        return _parse_json_feed(body, feed_url, base_url, source, max_entries, fetch_pages)
+        return _parse_json_feed(body, feed_url, base_url, response_headers, source, max_entries, fetch_pages)
     return _parse_xml_feed(body, feed_url, base_url, response_headers, source, max_entries, fetch_pages)
 
 
@@ -170,6 +187,8 @@ def _parse_xml_feed(
                 updated=_struct_to_utc(dict.get(item, "updated_parsed")),  # not feedparser's fallback to published
             )
         )
+    links = ((str(link.get("rel", "")), str(link.get("href") or "")) for link in _links(feed))
+    hub, self_url = discover(headers, links, base_url)
     return ParsedFeed(
         feed_url=feed_url,
         title=title,
@@ -179,6 +198,8 @@ def _parse_xml_feed(
         skipped=tuple(skipped),
         ttl_seconds=_ttl_seconds(feed.get("ttl")),
         update_seconds=_update_seconds(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
+        hub=hub,
+        self_url=self_url,
     )
 
 
@@ -336,6 +357,7 @@ def _parse_json_feed(
     body: bytes,
     feed_url: str,
     base_url: str,
+    headers: Mapping[str, str],
     source: str | None,
     max_entries: int | None,
     fetch_pages: bool,
@@ -405,6 +427,15 @@ def _parse_json_feed(
                 updated=_iso_to_utc(item.get("date_modified")),
             )
         )
+    hubs = document.get("hubs")
+    hubs = hubs if isinstance(hubs, list) else []
+    links = [
+        ("hub", _json_str(hub.get("url")) or "")
+        for hub in hubs
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub"
+    ]
+    links.append(("self", _json_str(document.get("feed_url")) or ""))
+    hub, self_url = discover(headers, links, base_url)
     return ParsedFeed(
         feed_url=feed_url,
         title=title,
@@ -412,7 +443,13 @@ def _parse_json_feed(
         entries=tuple(entries),
         bozo_reason="; ".join(reasons) or None,
         skipped=tuple(skipped),
+        hub=hub,
+        self_url=self_url,
     )
+
+
+def _links(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [link for link in node.get("links") or () if isinstance(link, Mapping)]
 
 
 def _json_str(value: Any) -> str | None:

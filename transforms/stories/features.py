@@ -18,6 +18,12 @@ title and the lead. So an article becomes one sparse vector:
   light next to the terms), x5 adds 0.006 mean F1 over shuffled orders, x10 loses 0.02 F1 with the
   NER model's richer entities and merges the same mayor's two events on one day (tests).
 
+Besides the vector, the **years** an article names in its title and lead (1950-2049, written as four
+digits) are kept apart: two events of one kind with the same people (a boxer's title defences, a
+coach fired and later hired again) are told apart less by words than by *when*, and when a feed
+gives every article one publication time (or none) the lead's dateline or "in 2008" is what is
+left. The index uses them as a conflict test, not as similarity (see ``index.StoryConfig``).
+
 Weights are scaled by IDF from the story index's running document frequencies when scored, so
 "Russia" in every article of a week weighs less than "Patrushev". ``scripts/eval_stories.py``
 measures what each part buys on ECB+.
@@ -59,6 +65,8 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+(?:[.,]\d+)*")
 _SENTENCE_END = re.compile(r"[.!?]['\"\u201d\u2019)]*\s+")
 _SENTENCE_OPENERS = frozenset(".!?:;\"'`(\u201c\u2018\n")
+
+_YEAR = re.compile(r"(?<![\w.,$])(?:19[5-9]\d|20[0-4]\d)(?![\w%]|[.,]\d)")
 
 LEAD_SENTENCES = 2
 LEAD_MIN_CHARS = 300
@@ -167,6 +175,15 @@ def article_features(article: Article, weights: FeatureWeights | None = None) ->
     return features
 
 
+def years_mentioned(title: str | None, text: str) -> tuple[int, ...]:
+    """Years (1950-2049) written in the title or the lead, sorted: the event's date expressions.
+
+    Only the lead: a body recalls earlier events ("his 2004 loss"), the lead dates the reported one.
+    """
+    found = _YEAR.findall(f"{title or ''}\n{text[: lead_end(text)]}")
+    return tuple(sorted({int(year) for year in found}))
+
+
 def article_time(article: Article) -> datetime:
     """When the article happened for story purposes: published, else fetched."""
     return article.published or article.fetched_at
@@ -194,6 +211,8 @@ class StoryInput:
     """(entity_id, name) of every entity of the article, in the article's order."""
     feature_names: str
     feature_weights: bytes
+    years: tuple[int, ...] = ()
+    """``years_mentioned`` of the title and lead."""
 
     def features(self) -> dict[str, float]:
         """The ``article_features`` of the article, in their order, bit for bit."""
@@ -221,6 +240,7 @@ def story_input(article: Article | StoryInput, weights: FeatureWeights | None = 
         entity_names=tuple((e.entity_id, e.name) for e in article.entities),
         feature_names=names,
         feature_weights=array("d", features.values()).tobytes(),
+        years=years_mentioned(article.title, article.text),
     )
 
 

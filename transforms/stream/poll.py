@@ -12,6 +12,10 @@ The first poll of a feed after a (re)start is unconditional, although the lake h
 validators: the stream commits a poll's feed state in the window where the poll happened, and
 its entries possibly one window later (pages take time), so a kill between the two would let
 a 304 hide entries that never reached the lake. One full fetch per feed per start pays for that.
+
+With WebSub (``StreamWebSub``), each tick also carries the feeds pushed since (markers the driver's
+callback writes): they are polled at once, whatever their schedule, and a poll that sees a hub
+subscribes to it (``transforms.stream.websub``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,43 +37,37 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from newsbeam.schemas.records import DeadLetter, FeedEntry, FeedSpec, FeedState
 from newsbeam.transforms.base import DEAD_LETTER, MAIN, DeadLetterOutput, TaggedTransform, counter, dead_letter
-from newsbeam.transforms.errors import FeedParseError, FetchError, HTTPStatusError, NewsbeamError
+from newsbeam.transforms.errors import FeedParseError, FetchError, NewsbeamError
 from newsbeam.transforms.fetch.concurrent import fetch_many
 from newsbeam.transforms.fetch.http import HttpClient, HttpConfig, HttpResponse, HttpxClient
 from newsbeam.transforms.fetch.politeness import PoliteClient
 from newsbeam.transforms.lake import storage
-from newsbeam.transforms.lake.state import next_feed_state
 from newsbeam.transforms.read.feed_parser import ParsedFeed
 from newsbeam.transforms.read.feeds import FEED_ACCEPT, FEED_STATE, FeedStateOutput, parse_fetched, skipped_items
-from newsbeam.transforms.read.schedule import PollSignals, jittered, next_interval, signals_from
+from newsbeam.transforms.stream.schedules import (
+    FeedSchedule,
+    PollConfig,
+    after_poll,
+    reconcile,
+    worth_reporting,
+)
+from newsbeam.transforms.stream.sitemaps import poll_children
+from newsbeam.transforms.stream.websub import StreamWebSub, Subscriber, by_id, due_renewals, forget_push, pushes
 
 logger = logging.getLogger("newsbeam")
 
-DEFAULT_SHARDS = 32
 Shard = tuple[int, tuple[FeedSpec, ...]]
 
 
 @dataclass(frozen=True)
-class PollConfig:
-    min_interval: float = 60.0
-    max_interval: float = 900.0
-    tick: float = 1.0
-    """Seconds between looks at the schedule (and at the feed list file)."""
-    shards: int = DEFAULT_SHARDS
-    max_polls: int = 256
-    """Feeds one shard polls per tick at most (the most overdue first), so one bundle stays short."""
+class ShardFeeds:
+    """One tick of one shard: its feeds, and those of them pushed since (``(url, push time)``)."""
+
+    specs: tuple[FeedSpec, ...]
+    pushed: tuple[tuple[str, float], ...] = ()
 
 
-@dataclass(frozen=True)
-class FeedSchedule:
-    """What the stream knows about one feed: its state, signals, and when to poll it next."""
-
-    state: FeedState
-    due: float
-    """Epoch seconds of the next poll."""
-    signals: PollSignals | None = None
-    reported: float = 0.0
-    """Epoch seconds when this feed's state last went to the lake."""
+ShardTick = tuple[int, ShardFeeds]
 
 
 def is_stale(tick: float, now: float, interval: float) -> bool:
@@ -94,128 +91,64 @@ def by_shard(specs: Sequence[FeedSpec], shards: int) -> list[Shard]:
 class _ReadFeedList(beam.DoFn):  # type: ignore[misc]
     """A tick in; the current feed list by shard out (none once the stream is told to stop)."""
 
-    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], shards: int, stop_marker: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        load: Callable[[Path], list[FeedSpec]],
+        shards: int,
+        stop_marker: str,
+        push_dir: str | None = None,
+    ) -> None:
         self.path = path
         self.load = load
         self.shards = shards
         self.stop_marker = stop_marker
-        self._cached: tuple[float, list[Shard]] | None = None
+        self.push_dir = push_dir
+        self._cached: tuple[float, list[Shard], dict[str, str]] | None = None
 
-    def process(self, tick: Any) -> Iterator[Shard]:
+    def process(self, tick: Any) -> Iterator[ShardTick]:
         if storage.exists(self.stop_marker):
             return
         try:
             mtime = os.path.getmtime(self.path)
             if self._cached is None or self._cached[0] != mtime:
-                self._cached = (mtime, by_shard(self.load(Path(self.path)), self.shards))
+                specs = self.load(Path(self.path))
+                self._cached = (mtime, by_shard(specs, self.shards), by_id(specs))
                 counter("feed_list_loaded").inc()
         except (OSError, NewsbeamError) as error:
             counter("feed_list_errors").inc()
             reason = getattr(error, "reason", str(error))
             logger.warning("feed list %s unreadable (%s); polling the last good list", self.path, reason)
-        if self._cached is not None:
-            yield from self._cached[1]
+        if self._cached is None:
+            return
+        pushed = pushes(self.push_dir, self._cached[2]) if self.push_dir else {}
+        for shard, listed in self._cached[1]:
+            mine = tuple((spec.url, pushed[spec.url]) for spec in listed if spec.url in pushed)
+            yield shard, ShardFeeds(listed, mine)
 
 
 class FeedTicks(beam.PTransform):  # type: ignore[misc]
     """Pipeline start in; ``(shard, feeds)`` every ``tick`` seconds out, unbounded."""
 
-    def __init__(self, path: str, load: Callable[[Path], list[FeedSpec]], config: PollConfig, stop_marker: str):
+    def __init__(
+        self,
+        path: str,
+        load: Callable[[Path], list[FeedSpec]],
+        config: PollConfig,
+        stop_marker: str,
+        push_dir: str | None = None,
+    ):
         super().__init__()
         self.path, self.load, self.config, self.stop_marker = path, load, config, stop_marker
+        self.push_dir = push_dir
 
     def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
             begin
             | "Tick" >> PeriodicImpulse(fire_interval=self.config.tick, apply_windowing=False)
-            | "FeedList" >> beam.ParDo(_ReadFeedList(self.path, self.load, self.config.shards, self.stop_marker))
+            | "FeedList"
+            >> beam.ParDo(_ReadFeedList(self.path, self.load, self.config.shards, self.stop_marker, self.push_dir))
         )
-
-
-def after_poll(
-    schedule: FeedSchedule,
-    outcome: HttpResponse | FetchError,
-    parsed: ParsedFeed | FeedParseError | None,
-    config: PollConfig,
-    now: float,
-) -> FeedSchedule:
-    """The feed's schedule after one poll: new state, signals and next due time (pure)."""
-    url = schedule.state.feed_url
-    if isinstance(outcome, FetchError) or isinstance(parsed, FeedParseError):
-        error = outcome if isinstance(outcome, FetchError) else parsed
-        assert isinstance(error, NewsbeamError)
-        status = outcome.status if isinstance(outcome, HttpResponse) else getattr(error, "status", None)
-        state = next_feed_state(
-            schedule.state, url, datetime.fromtimestamp(now, timezone.utc), status=status, error=error.reason
-        )
-        retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
-        interval = next_interval(
-            schedule.signals,
-            min_interval=config.min_interval,
-            max_interval=config.max_interval,
-            failures=state.consecutive_failures,
-            retry_after=retry_after,
-        )
-        return FeedSchedule(state, now + jittered(interval, url), schedule.signals, schedule.reported)
-    entries = len(parsed.entries) if isinstance(parsed, ParsedFeed) else None
-    state = next_feed_state(
-        schedule.state,
-        url,
-        outcome.fetched_at,
-        status=outcome.status,
-        etag=outcome.etag,
-        last_modified=outcome.last_modified,
-        entries=entries,
-        fetch_ms=outcome.elapsed_ms,
-    )
-    fresh = signals_from(outcome.headers, outcome.fetched_at, parsed if isinstance(parsed, ParsedFeed) else None)
-    signals = _merged(schedule.signals, fresh) if outcome.not_modified else fresh
-    interval = next_interval(signals, min_interval=config.min_interval, max_interval=config.max_interval)
-    return FeedSchedule(state, now + jittered(interval, url), signals, schedule.reported)
-
-
-REPORT_EVERY = 300.0
-"""Seconds between lake rows for a feed whose polls change nothing (304 after 304)."""
-
-
-def worth_reporting(before: FeedState, after: FeedState, reported: float, now: float) -> bool:
-    """Whether a poll's new state goes to ``_state/feeds``: on any change, else every ``REPORT_EVERY``.
-
-    A stream polling 10,000 feeds mostly hears 304: a row per poll would be most of what it commits.
-    """
-    times = ("last_attempt_at", "last_success_at")
-    changed = any(getattr(before, f) != getattr(after, f) for f in FeedState.__dataclass_fields__ if f not in times)
-    return changed or now - reported >= REPORT_EVERY
-
-
-def _merged(previous: PollSignals | None, fresh: PollSignals) -> PollSignals:
-    """After a 304 the headers are new but the document is not: keep what only the body told us."""
-    if previous is None:
-        return fresh
-    return replace(
-        previous,
-        max_age=fresh.max_age if fresh.max_age is not None else previous.max_age,
-        expires_in=fresh.expires_in if fresh.expires_in is not None else previous.expires_in,
-    )
-
-
-def reconcile(
-    schedules: Mapping[str, FeedSchedule], specs: Sequence[FeedSpec], known: Mapping[str, FeedState], now: float
-) -> dict[str, FeedSchedule]:
-    """Schedules for exactly the listed feeds: new ones due now, removed ones forgotten.
-
-    A feed new to this stream starts from what the lake knows of its health, without its
-    validators (see the module docstring: the first poll after a start is unconditional).
-    """
-    result: dict[str, FeedSchedule] = {}
-    for spec in specs:
-        existing = schedules.get(spec.url)
-        if existing is None:
-            earlier = known.get(spec.url)
-            state = replace(earlier, etag=None, last_modified=None) if earlier else FeedState(spec.url)
-            existing = FeedSchedule(state, now)
-        result[spec.url] = existing
-    return result
 
 
 class PollFeeds(beam.DoFn):  # type: ignore[misc]
@@ -229,42 +162,75 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
         config: PollConfig,
         load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
         client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+        websub: StreamWebSub | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.load_feed_states = load_feed_states
         self.client_factory = client_factory
+        self.websub = websub
         self.client: PoliteClient | None = None
+        self.subscriber: Subscriber | None = None
         self.known: Mapping[str, FeedState] = {}
 
     def setup(self) -> None:
         self.client = PoliteClient(self.client_factory(self.http), self.http, obey_robots=False)
         self.known = self.load_feed_states()
+        if self.websub is not None:
+            self.subscriber = Subscriber(self.websub, self.http)
 
     def teardown(self) -> None:
         if self.client is not None:
             self.client.close()
+        if self.subscriber is not None:
+            self.subscriber.close()
 
     def process(
         self,
-        element: Shard,
+        element: ShardTick,
         tick: Any = beam.DoFn.TimestampParam,
         schedules_state: Any = beam.DoFn.StateParam(SCHEDULES),
     ) -> Iterator[FeedEntry | DeadLetterOutput | FeedStateOutput]:
-        _, specs = element
+        feeds = element[1]
+        specs = feeds.specs
         now = time.time()
         if is_stale(float(tick.micros) / 1e6, now, self.config.tick):
             # Polling is behind (more feeds due than this worker can poll): ticks queued meanwhile are
             # dropped at once, so the backlog is never more than one tick and commits still get through.
+            # Push markers stay in place, so a push in a skipped tick is polled on the next one.
             counter("ticks_skipped").inc()
             return
         stored = schedules_state.read() or {}
         schedules = reconcile(stored, specs, self.known, now)
-        due = sorted((spec for spec in specs if schedules[spec.url].due <= now), key=lambda s: schedules[s.url].due)
+        pushed = {url: at for url, at in feeds.pushed if url in schedules and at > schedules[url].pushed}
+        due = sorted(
+            (spec for spec in specs if spec.url in pushed or schedules[spec.url].due <= now),
+            key=lambda s: (s.url not in pushed, schedules[s.url].due),
+        )
         if due:
-            yield from self._poll(due[: self.config.max_polls], schedules)
-        if due or schedules.keys() != stored.keys():  # a tick with nothing due changes nothing
+            due = due[: self.config.max_polls]
+            if pushed:
+                counter("websub_push_polls").inc(sum(1 for spec in due if spec.url in pushed))
+            yield from self._poll(due, schedules)
+            for spec in due:
+                if spec.url in pushed:
+                    schedules[spec.url] = replace(schedules[spec.url], pushed=pushed[spec.url])
+                    if self.websub is not None:
+                        forget_push(self.websub.push_dir, spec.url, pushed[spec.url])
+        renewed = list(self._renew(schedules, now))
+        yield from renewed
+        if due or renewed or schedules != stored:  # a tick with nothing due changes nothing
             schedules_state.write(schedules)
+
+    def _renew(self, schedules: dict[str, FeedSchedule], now: float) -> Iterator[DeadLetterOutput]:
+        """Subscriptions whose verification or renewal time came: note the hub's answer, renew."""
+        if self.subscriber is None:
+            return
+        for url, subscription in list(due_renewals(schedules, now)):
+            updated, letter = self.subscriber.renew(url, subscription, now)
+            schedules[url] = replace(schedules[url], websub=updated)
+            if letter is not None:
+                yield _dead(letter)
 
     def _poll(
         self, due: Sequence[FeedSpec], schedules: dict[str, FeedSchedule]
@@ -304,6 +270,11 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
                 yield _dead(dead_letter("feeds", parsed, spec.url, outcome.body[:600]))
         before = schedules[spec.url]
         schedule = after_poll(before, outcome, parsed, self.config, now)
+        if self.subscriber is not None and isinstance(parsed, ParsedFeed) and isinstance(outcome, HttpResponse):
+            subscription, letter = self.subscriber.after_poll(spec, before.websub, outcome, parsed, now)
+            schedule = replace(schedule, websub=subscription)
+            if letter is not None:
+                yield _dead(letter)
         if worth_reporting(before.state, schedule.state, before.reported, now):
             schedule = replace(schedule, reported=now)
             state_output: FeedStateOutput = TaggedOutput(FEED_STATE, schedule.state)
@@ -313,6 +284,11 @@ class PollFeeds(beam.DoFn):  # type: ignore[misc]
             yield from parsed.entries
             for input_id, error in skipped_items(spec, parsed):
                 yield _dead(dead_letter("feeds", error, input_id))
+            if parsed.sitemaps:
+                assert self.client is not None, "setup() makes the client"
+                children = schedules[spec.url].children
+                states = yield from poll_children(self.client, self.http, spec, parsed, children)
+                schedules[spec.url] = replace(schedules[spec.url], children=states)
 
 
 def _dead(letter: DeadLetter) -> DeadLetterOutput:
@@ -329,9 +305,10 @@ class PollAllFeeds(TaggedTransform):
         config: PollConfig,
         load_feed_states: Callable[[], Mapping[str, FeedState]] = dict,
         client_factory: Callable[[HttpConfig], HttpClient] = HttpxClient,
+        websub: StreamWebSub | None = None,
     ) -> None:
         super().__init__()
-        self.fn = PollFeeds(http, config, load_feed_states, client_factory)
+        self.fn = PollFeeds(http, config, load_feed_states, client_factory, websub)
 
     def expand(self, shards: beam.PCollection) -> dict[str, beam.PCollection]:
         polled = shards | "Poll" >> beam.ParDo(self.fn).with_outputs(DEAD_LETTER, FEED_STATE, main=MAIN)

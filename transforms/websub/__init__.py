@@ -1,0 +1,1 @@
+"""WebSub (W3C Recommendation) for ``newsbeam stream``: hub discovery, signatures, subscriptions."""
