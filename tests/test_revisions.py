@@ -236,3 +236,31 @@ def test_word_changes_count_a_multiset_difference() -> None:
     assert word_changes("", "one two two") == (3, 0)
     assert word_changes("the cat sat on the mat", "the cat sat on a mat today") == (2, 1)
     assert word_changes("a b c", "c b a") == (0, 0)
+
+
+def test_a_sitemaps_lastmod_moving_forward_revises_the_article(tmp_path: Path) -> None:
+    """Sitemaps put ``lastmod`` in ``FeedEntry.updated``: the same rule refetches and revises."""
+    lake = tmp_path / "lake"
+    path = "/2024/05/06/northern-quay-to-close"
+
+    def sitemap(lastmod: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<url><loc>{base}{path}</loc><lastmod>{lastmod}</lastmod></url></urlset>"
+        )
+
+    with LoopbackServer() as server:
+        base = server.url("").rstrip("/")
+        server.add(path, page("Northern quay to close", FIRST))
+        server.add("/sitemap.xml", sitemap("2024-05-06T08:00:00Z"), content_type="application/xml")
+        ingest(lake, f"{base}/sitemap.xml")
+        ingest(lake, f"{base}/sitemap.xml")  # unchanged: the page is not fetched again
+        server.add(path, page("Northern quay to close", SECOND))
+        server.add("/sitemap.xml", sitemap("2024-05-09T10:00:00Z"), content_type="application/xml")
+        ingest(lake, f"{base}/sitemap.xml")
+        assert server.requests.count(path) == 2
+    state = lake_state(lake)
+    assert len(state["articles"]) == 1
+    assert "Oskar Lindqvist" in str(state["articles"][0][3])
+    assert [(row[1], row[4], row[5]) for row in state["revisions"]][1:] == [(2, 4, 4)]
+    assert [row[1] for row in state["revisions"]] == [1, 2]
