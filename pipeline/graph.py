@@ -2,8 +2,10 @@
 
 Read (feeds, JSONL or WARC) -> SkipSeen -> FetchPages -> Clean -> Deduplicate (exact) ->
 AgainstEarlierRuns -> NearEarlierRuns -> DeduplicateNear -> TagEntities -> AssignStories ->
-WriteLake, with every stage's dead letters flattened into one ``_dead_letter`` table, and the
-run's new state (feeds, seen URLs, MinHash signatures, stories) written beside the data.
+Revisions -> WriteLake, with every stage's dead letters flattened into one ``_dead_letter`` table,
+and the run's new state (feeds, seen URLs, MinHash signatures, stories) written beside the data.
+A known URL whose feed entry is updated passes SkipSeen; if its text changed, AgainstEarlierRuns
+marks it ``revised`` and the run's commit replaces the article's row (``transforms/lake/supersede.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from newsbeam.transforms.dedup.near import CollapseNearIntoEarlierRuns, Deduplic
 from newsbeam.transforms.entities.stage import TagEntities
 from newsbeam.transforms.fetch.pages import FetchPages
 from newsbeam.transforms.lake.articles import article_rows
+from newsbeam.transforms.lake.revisions import REVISIONS, Revise
 from newsbeam.transforms.lake.rows import (
     dead_letter_row,
     duplicate_row,
@@ -35,7 +38,13 @@ from newsbeam.transforms.lake.rows import (
     story_row,
     story_state_row,
 )
-from newsbeam.transforms.lake.state import load_near_rows, load_seen, load_seen_urls, load_story_records
+from newsbeam.transforms.lake.state import (
+    load_near_rows,
+    load_seen,
+    load_seen_changes,
+    load_seen_urls,
+    load_story_records,
+)
 from newsbeam.transforms.lake.write import WriteLake
 from newsbeam.transforms.read.feeds import FEED_STATE, ReadFeeds
 from newsbeam.transforms.read.jsonl import ReadInputPages
@@ -83,7 +92,7 @@ def build(
         read = pipeline | "FeedList" >> beam.Create(specs) | "ReadFeeds" >> ReadFeeds(config.http, known=feed_states)
         entries = read[MAIN]
         if not config.refetch:
-            entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_urls, output))
+            entries = entries | "SkipSeen" >> SkipSeen(functools.partial(load_seen_changes, output))
         pages = entries | "FetchPages" >> FetchPages(config.http)
         dead_letters.append(read[DEAD_LETTER])
         if config.feed_rejects:
@@ -109,14 +118,16 @@ def build(
     storied = tagged[MAIN] | "AssignStories" >> AssignStories(
         config.run_id, functools.partial(load_story_records, output)
     )
+    revised = storied[MAIN] | "Revisions" >> Revise(output, config.run_id)
     dead_letters += [cleaned[DEAD_LETTER], tagged[DEAD_LETTER]]
     duplicates = near[DUPLICATES]
 
     run_id = config.run_id
     rows = (
-        storied[MAIN]
+        revised[MAIN]
         | "ArticleRows"
         >> beam.FlatMap(article_rows, run_id, top_k=config.top_entities, threshold=config.salience_threshold),
+        revised[REVISIONS],
         duplicates | "DuplicateRows" >> beam.Map(duplicate_row, run_id),
         duplicates | "SeenDuplicateRows" >> beam.Map(seen_duplicate_row, run_id),
         storied[STORIES] | "StoryRows" >> beam.Map(story_row, run_id),

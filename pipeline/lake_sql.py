@@ -42,6 +42,7 @@ VIEWS = {
     "seen": "seen",
     "near_state": "near_state",
     "story_state": "story_state",
+    "revisions": "revisions",
 }
 
 ARTICLE_ENTITIES = """

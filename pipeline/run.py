@@ -27,6 +27,8 @@ from newsbeam.transforms.lake.lock import RunLock
 from newsbeam.transforms.lake.migrate import migrate, refuse_legacy
 from newsbeam.transforms.lake.publish import PublishedRun, abandon_run, begin_run, publish_run, recover
 from newsbeam.transforms.lake.state import load_feed_states
+from newsbeam.transforms.lake.supersede import revised_ids
+from newsbeam.transforms.lake.write import read_listing
 from newsbeam.transforms.read.warc import warc_files
 
 logger = logging.getLogger("newsbeam")
@@ -204,6 +206,8 @@ def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> 
     try:
         result = pipeline.run()
         result.wait_until_finish()
+        written = read_listing(config.output, config.run_id)
+        revised = revised_ids(config.output, written)
     except BaseException:
         abandon_run(config.output, config.run_id)  # nothing was committed: its files go, the lake is as before
         raise
@@ -216,7 +220,7 @@ def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> 
         "counters": totals,
         "recovered": notes,
     }
-    return totals, publish_run(config.output, config.run_id, manifest)
+    return totals, publish_run(config.output, config.run_id, manifest, written, revised)
 
 
 def run_migration(output: str) -> int:

@@ -153,10 +153,33 @@ SEEN = pa.schema(
         ("first_seen", _TS),
         ("schema_version", pa.int32()),
         ("run_id", pa.string()),
+        ("updated", _TS),
     ]
 )
 """``_state/seen``: every URL already ingested, so it is not fetched again: ``article_id`` and
-``article_url`` name the kept article it is (or was collapsed into)."""
+``article_url`` name the kept article it is (or was collapsed into). A URL has one row per fetch
+that was kept (each revision, each unchanged refetch): ``first_seen`` is that fetch's time and
+``updated`` the feed entry's ``updated`` stamp then, which a later listing must pass to be fetched again."""
+
+REVISIONS = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("version", pa.int32()),
+        ("fetched_at", _TS),
+        ("title", pa.string()),
+        ("text_hash", pa.string()),
+        ("words_added", pa.int32()),
+        ("words_removed", pa.int32()),
+        ("title_changed", pa.bool_()),
+        ("url", pa.string()),
+        ("updated", _TS),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+"""``revisions``: one row per version of an article (1 = first fetch). ``text_hash`` is the
+``content_hash`` of that version; ``words_added``/``words_removed`` count words against the
+previous version (multiset difference of word lists; version 1 counts all its words as added)."""
 
 
 STORIES = pa.schema(
@@ -202,6 +225,7 @@ STORY_STATE = pa.schema(
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "articles": ("is_accessible_for_free", "robots", "tdm_reservation", "tdm_policy", "license"),
     "feed_state": ("last_fetch_ms",),
+    "seen": ("updated",),
 }
 """Columns added to a table after lakes were written: such a table gains them at its next commit
 (``delta.with_new_columns``), and until then ``connect()`` shows them as nulls."""
@@ -233,5 +257,6 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("near_state", "_state/near", NEAR_STATE, ("date",), 1_000_000),
         TableSpec("story_state", "_state/stories", STORY_STATE, (), 500_000),
         TableSpec("seen", "_state/seen", SEEN, (), 1_000_000),
+        TableSpec("revisions", "revisions", REVISIONS, (), 1_000_000),
     )
 }

@@ -61,7 +61,9 @@ class FeedEntry:
     source: str | None = None
     fetch_page: bool = True
     updated: datetime | None = None
-    """When the item last changed: a feed's ``updated``/``date_modified``, a sitemap's ``lastmod``."""
+    """When the source says the item last changed: Atom/RSS ``updated``, JSON Feed ``date_modified``,
+    a sitemap's ``lastmod``. A known URL whose ``updated`` moves past the stored one is fetched again
+    (``transforms/read/seen.py``) and, if its text changed, becomes a new revision."""
     license: str | None = None
     """The item's (else the feed's) rights or licence: ``<copyright>``, ``dc:rights``, Atom ``rights``, CC."""
 
@@ -162,6 +164,12 @@ class Article:
     """Rights signals, ``None`` when the page says nothing (``transforms/clean/rights.py``)."""
     minhash: MinHashSketch | None = field(default=None, compare=False, repr=False)
     """Filled by near-dedup; a cache derived from ``text``, so it takes no part in equality."""
+    updated: datetime | None = None
+    """The feed entry's ``updated`` stamp (``FeedEntry.updated``), remembered in ``_state/seen``."""
+    revised: bool = False
+    """True when the lake already holds this article (same URL) with another text: this is a new
+    version that replaces it (``transforms/dedup/exact.py`` sets it, ``transforms/lake/revisions.py``
+    writes the ``revisions`` row and the commit drops the superseded rows)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,8 @@ class Duplicate:
     source: str | None = None
     title: str | None = None
     content_hash: str | None = None
+    updated: datetime | None = field(default=None, compare=False)
+    """The copy's feed ``updated`` stamp, kept in ``_state/seen`` only (not a ``duplicates`` column)."""
 
 
 @dataclass(frozen=True)

@@ -329,6 +329,7 @@ def clean_page(page: Page) -> Article:
         sitename=sitename,
         tags=tags,
         image=image,
+        updated=_utc(entry.updated) if entry and entry.updated else None,
         **_rights_fields(with_headers(rights, dict(page.rights_headers)), entry),
     )
 

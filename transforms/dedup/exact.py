@@ -81,6 +81,7 @@ def as_duplicate(copy: Article, kept: Article, kind: str) -> Duplicate:
         source=copy.source,
         title=copy.title,
         content_hash=copy.content_hash,
+        updated=copy.updated,
     )
 
 
@@ -132,13 +133,23 @@ def _emit(item: Absorbed) -> Iterator[Article | DuplicateOutput]:
 
 
 def against_earlier_runs(
-    article: Article, seen_urls: Mapping[str, SeenArticle], seen_hashes: Mapping[str, SeenArticle]
+    article: Article,
+    seen_urls: Mapping[str, SeenArticle],
+    seen_hashes: Mapping[str, SeenArticle],
+    latest: Mapping[str, str] | None = None,
 ) -> Iterator[Article | DuplicateOutput]:
     """An article the lake already holds (same canonical URL or same text) becomes a duplicate of it.
 
     The earlier article was published by an earlier run and stays; this one is recorded in
     ``duplicates/`` pointing at it, so a re-run or ``--refetch`` never writes a second row.
+    Except a revision: the URL of a kept article (``latest``) fetched again with another text
+    goes on as ``revised``, the new version that replaces the lake's row.
     """
+    known = (latest or {}).get(article.canonical_url)
+    if known is not None and known != article.content_hash:
+        counter("revisions").inc()
+        yield dataclasses.replace(article, revised=True)
+        return
     for kind, earlier in (
         ("exact_url", seen_urls.get(article.canonical_url)),
         ("exact_text", seen_hashes.get(article.content_hash)),
@@ -164,7 +175,7 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
         self.seen = self.load_seen()
 
     def process(self, article: Article) -> Iterator[Article | DuplicateOutput]:
-        return against_earlier_runs(article, self.seen.urls, self.seen.hashes)
+        return against_earlier_runs(article, self.seen.urls, self.seen.hashes, self.seen.latest)
 
 
 class CollapseIntoEarlierRuns(TaggedTransform):

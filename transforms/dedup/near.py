@@ -534,7 +534,10 @@ class _AgainstEarlierRuns(beam.DoFn):  # type: ignore[misc]
     def process(self, article: Article) -> Iterator[Article | DuplicateOutput | RedirectOutput]:
         assert self.index is not None
         s = article_sketch(article)
-        match = best_previous_match(self.index.query(s.sig), s.size) if not is_empty(s.sig) else None
+        match = None
+        if not is_empty(s.sig):
+            candidates = [c for c in self.index.query(s.sig) if c.id != article.article_id]  # not a revision's past
+            match = best_previous_match(candidates, s.size)
         if match is None:
             yield with_sketch(article, s)
             return

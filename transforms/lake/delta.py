@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from deltalake import DeltaTable, Field
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction, CommitProperties, Transaction
+from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 
 from newsbeam.schemas.lake import TABLES
 from newsbeam.transforms.lake import storage
@@ -116,10 +116,20 @@ def committed_sequence(table: DeltaTable, writer_id: str) -> int:
     return table.transaction_version(writer_id) or 0
 
 
+def remove_action(relative: str, size: int, partition: dict[str, str | None], deletion_time_ms: int) -> RemoveAction:
+    """Remove a live file (its rows were rewritten elsewhere in the same commit)."""
+    return RemoveAction(relative, True, deletion_time_ms, size, partition)
+
+
 def commit_files(
-    table: DeltaTable, name: str, actions: Sequence[AddAction], writer_id: str, sequence: int, run_id: str
+    table: DeltaTable,
+    name: str,
+    actions: Sequence[AddAction | RemoveAction],
+    writer_id: str,
+    sequence: int,
+    run_id: str,
 ) -> bool:
-    """Add ``actions`` in one commit carrying the app transaction ``(writer_id, sequence)``.
+    """Add (and remove) ``actions`` in one commit carrying the app transaction ``(writer_id, sequence)``.
 
     Idempotent: when the table already holds this writer's ``sequence`` (a crash after the
     commit, then recovery), nothing is committed and False is returned.

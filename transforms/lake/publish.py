@@ -29,7 +29,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,12 @@ from newsbeam.transforms.lake.delta import (
     committed_sequence,
     ensure_table,
     open_table,
+    remove_action,
     table_uri,
     table_versions,
+    with_new_columns,
 )
+from newsbeam.transforms.lake.supersede import SUPERSEDED, RemovedFile, supersede
 from newsbeam.transforms.lake.write import listing_path, read_listing
 
 JOURNAL = "_journal"
@@ -58,6 +61,7 @@ PUBLISH_ORDER = (
     "stories",
     "entities",
     "articles",
+    "revisions",
     "feed_state",
     "near_state",
     "story_state",
@@ -133,9 +137,17 @@ def begin_run(output: str, run_id: str) -> None:
 
 
 def publish_run(
-    output: str, run_id: str, manifest: Mapping[str, Any], files: Iterable[WrittenFile] | None = None
+    output: str,
+    run_id: str,
+    manifest: Mapping[str, Any],
+    files: Iterable[WrittenFile] | None = None,
+    superseded: Collection[str] = (),
 ) -> PublishedRun:
-    """Commit every file the run wrote (``files``, default: its recorded listing) to the lake."""
+    """Commit every file the run wrote (``files``, default: its recorded listing) to the lake.
+
+    ``superseded``: articles the run wrote a new version of; the same commits drop their current
+    rows from ``articles`` and ``entities`` (``transforms/lake/supersede.py``).
+    """
     written = list(read_listing(output, run_id) if files is None else files)
     writer = writer_id(output)
     by_table: dict[str, list[dict[str, Any]]] = {}
@@ -149,6 +161,7 @@ def publish_run(
         "schema_version": SCHEMA_VERSION,
         "committed_at_ms": int(time.time() * 1000),
         "files": by_table,
+        "superseded": sorted(superseded),
     }
     _write_atomically(storage.join(output, JOURNAL, f"{run_id}.json"), journal)
     crash_point("after_journal")
@@ -157,15 +170,30 @@ def publish_run(
 
 def _roll_forward(output: str, journal: Mapping[str, Any]) -> PublishedRun:
     run_id, writer, sequence = journal["run_id"], journal["writer_id"], int(journal["sequence"])
+    superseded = journal.get("superseded", [])
+    when = int(journal["committed_at_ms"])
     paths: list[str] = []
     committed = 0
     for name in PUBLISH_ORDER:
         items = [WrittenFile(**item) for item in journal["files"].get(name, ())]
-        if not items:
+        table = open_table(output, name) if superseded and name in SUPERSEDED else None
+        gone: list[RemovedFile] = []
+        if table is not None and committed_sequence(table, writer) < sequence:
+            rewritten, gone = supersede(output, run_id, name, table, superseded)
+            items += rewritten
+        if not items and not gone:
             continue
         paths.extend(storage.join(table_uri(output, name), item.relative) for item in items)
-        actions = [add_action(item, int(journal["committed_at_ms"])) for item in items]
-        commit_files(ensure_table(output, name), name, actions, writer, sequence, run_id)
+        actions: list[Any] = [add_action(item, when) for item in items]
+        actions += [remove_action(g.relative, g.size, g.partition_values, when) for g in gone]
+        commit_files(
+            with_new_columns(table, name) if table else ensure_table(output, name),
+            name,
+            actions,
+            writer,
+            sequence,
+            run_id,
+        )
         committed += 1
         if committed == 1:
             crash_point("mid_publish")

@@ -111,6 +111,7 @@ def entity_rows(article: Article, salient: Sequence[EntityRef], run_id: str) -> 
 
 def duplicate_row(duplicate: Duplicate, run_id: str) -> LakeRow:
     row = asdict(duplicate)
+    del row["updated"]  # kept in ``_state/seen`` only
     row.update(schema_version=SCHEMA_VERSION, run_id=run_id)
     date = partition_date(duplicate.published, duplicate.fetched_at)
     return LakeRow("duplicates", hive_path("duplicates", [date]), row)
@@ -150,6 +151,7 @@ def seen_row(article: Article, run_id: str) -> LakeRow:
             "first_seen": article.fetched_at,
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
+            "updated": article.updated,
         },
     )
 
@@ -167,6 +169,7 @@ def seen_duplicate_row(duplicate: Duplicate, run_id: str) -> LakeRow:
             "first_seen": duplicate.fetched_at,
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
+            "updated": duplicate.updated,
         },
     )
 

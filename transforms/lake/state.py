@@ -11,10 +11,11 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from newsbeam.schemas.records import FeedState
@@ -23,6 +24,8 @@ from newsbeam.transforms.lake.delta import live_files
 
 NEAR_HORIZON_DAYS = 7
 """Near-duplicates are looked for among articles indexed in the last week (``_state/near``)."""
+
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 SeenArticle = tuple[str, str]
 """(article_id, canonical URL) of an article already in the lake."""
@@ -56,6 +59,32 @@ class SeenState:
     """canonical URL -> the kept article it was ingested as (itself, or what it collapsed into)."""
     hashes: Mapping[str, SeenArticle] = field(default_factory=dict)
     """content hash -> the kept article with that text."""
+    latest: Mapping[str, str] = field(default_factory=dict)
+    """canonical URL of a kept article -> the content hash of its latest version (a refetch with
+    another hash is a revision, ``transforms/dedup/exact.py``)."""
+
+
+@dataclass(frozen=True)
+class SeenUrls:
+    """What ``SkipSeen`` needs: every seen canonical URL, and for kept articles the stamp a feed
+    entry's ``updated`` must pass for the page to be fetched again."""
+
+    baselines: Mapping[str, int] = field(default_factory=dict)
+    """canonical URL of a kept article -> the newest ``updated`` stored for it, else (rows written
+    before ``updated`` was stored, or entries without one) its newest fetch time; in microseconds
+    since the epoch (UTC)."""
+    copies: frozenset[str] = frozenset()
+    """The other seen URLs: copies collapsed into another article, never fetched again."""
+
+    def __contains__(self, url: object) -> bool:
+        return url in self.baselines or url in self.copies
+
+    def __len__(self) -> int:
+        return len(self.baselines) + len(self.copies)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.baselines
+        yield from self.copies
 
 
 def load_feed_states(output: str) -> dict[str, FeedState]:
@@ -72,6 +101,40 @@ def load_seen_urls(output: str) -> frozenset[str]:
     """The canonical URLs the lake at ``output`` already holds (one column read, not four)."""
     tables = _tables(live_files(output, ["seen"]).get("seen", []), ["canonical_url"])
     return frozenset(str(url) for table in tables for url in table.column(0).to_pylist())
+
+
+def load_seen_changes(output: str) -> SeenUrls:
+    """``load_seen_urls`` plus each kept article's baseline stamp (``SeenUrls.baselines``)."""
+    columns = ["canonical_url", "article_url", "updated", "first_seen"]
+    tables = list(_tables(live_files(output, ["seen"]).get("seen", []), columns))
+    return seen_urls(pa.concat_tables(tables) if tables else SEEN_COLUMNS.empty_table())
+
+
+SEEN_COLUMNS = pa.schema(
+    [
+        ("canonical_url", pa.string()),
+        ("article_url", pa.string()),
+        ("updated", pa.timestamp("us", tz="UTC")),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def seen_urls(table: pa.Table) -> SeenUrls:
+    """``SeenUrls`` of ``_state/seen`` rows (``SEEN_COLUMNS``): the rule, apart from the reading.
+
+    Rows of a copy collapsed into another article (``article_url`` is not its own URL) give no
+    baseline: such a URL is never fetched again. Done in Arrow with integer stamps: as Python
+    rows it cost 2.5 s of CPU at 300k seen URLs, against 0.1 s for the URL set alone.
+    """
+    table = table.select(SEEN_COLUMNS.names).cast(SEEN_COLUMNS)
+    is_own = pc.fill_null(pc.equal(table.column("canonical_url"), table.column("article_url")), False)
+    own = table.filter(is_own)
+    grouped = own.group_by("canonical_url").aggregate([("updated", "max"), ("first_seen", "max")])
+    stamps = pc.coalesce(grouped.column("updated_max"), grouped.column("first_seen_max")).cast(pa.int64())
+    baselines = dict(zip(grouped.column("canonical_url").to_pylist(), stamps.to_pylist(), strict=True))
+    copies = frozenset(table.filter(pc.invert(is_own)).column("canonical_url").to_pylist()) - baselines.keys()
+    return SeenUrls(baselines, copies)
 
 
 def load_story_records(output: str) -> list[dict[str, Any]]:
@@ -93,12 +156,18 @@ def _feed_states(files: Mapping[str, list[str]]) -> dict[str, FeedState]:
 def _seen(files: Mapping[str, list[str]]) -> SeenState:
     seen_urls: dict[str, SeenArticle] = {}
     seen_hashes: dict[str, SeenArticle] = {}
-    for row in _read(files.get("seen", []), ["canonical_url", "article_id", "article_url", "content_hash"]):
+    latest: dict[str, tuple[datetime, str]] = {}
+    columns = ["canonical_url", "article_id", "article_url", "content_hash", "first_seen"]
+    for row in _read(files.get("seen", []), columns):
+        url = str(row["canonical_url"])
         article = (str(row["article_id"]), str(row["article_url"]))
-        seen_urls.setdefault(str(row["canonical_url"]), article)
+        seen_urls.setdefault(url, article)
         if row["content_hash"]:
             seen_hashes.setdefault(str(row["content_hash"]), article)
-    return SeenState(seen_urls, seen_hashes)
+            when = row["first_seen"] if isinstance(row["first_seen"], datetime) else _EPOCH
+            if row["article_url"] == url and (url not in latest or when >= latest[url][0]):
+                latest[url] = (when, str(row["content_hash"]))
+    return SeenState(seen_urls, seen_hashes, {url: value for url, (_, value) in latest.items()})
 
 
 def load_near_rows(output: str, horizon_days: int = NEAR_HORIZON_DAYS) -> list[dict[str, object]]:

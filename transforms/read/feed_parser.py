@@ -184,6 +184,7 @@ def _parse_xml_feed(
                 source=default_source,
                 fetch_page=fetch_pages,
                 license=_license(item, feed),
+                updated=_struct_to_utc(dict.get(item, "updated_parsed")),  # not feedparser's fallback to published
             )
         )
     links = ((str(link.get("rel", "")), str(link.get("href") or "")) for link in _links(feed))
@@ -423,6 +424,7 @@ def _parse_json_feed(
                 tags=_unique(t for t in tags if isinstance(t, str)),
                 source=default_source,
                 fetch_page=fetch_pages,
+                updated=_iso_to_utc(item.get("date_modified")),
             )
         )
     hubs = document.get("hubs")
