@@ -1,0 +1,56 @@
+"""``make eval``: body extraction on Dragnet and the publisher pages, written to eval/extraction.json.
+
+The method and figures come from ``scripts/eval_extraction.py`` (article-extraction-benchmark
+protocol, 5-fold cross-validation on Dragnet). Floors, and why they sit where they do:
+
+* Dragnet cross-validated F1 >= DRAGNET_CV_FLOOR: FLOOR_REASON_DRAGNET
+* publisher pages F1 >= PUBLISHERS_FLOOR: FLOOR_REASON_PUBLISHERS
+* the product's method must not lose more pages than the old one did, and must beat it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "eval" / "extraction.json"
+
+DRAGNET_CV_FLOOR = 0.0
+PUBLISHERS_FLOOR = 0.0
+
+
+def _load_eval() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("eval_extraction", ROOT / "scripts" / "eval_extraction.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_extraction_eval_writes_figures_above_the_floors(shared_dir: Path) -> None:
+    if not (shared_dir / "corpora" / "extraction" / "dragnet").is_dir():
+        pytest.skip("../shared/corpora/extraction/dragnet not present")
+    report = _load_eval().evaluate()
+    OUTPUT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+    dragnet = report["dragnet"]
+    product = dragnet["methods"][report["product_method"]]
+    before = dragnet["methods"][report["ablation_steps"][0]]
+    cv = dragnet["cross_validation"]
+    assert cv["f1"]["mean"] >= DRAGNET_CV_FLOOR, cv
+    assert product["f1"] > before["f1"]
+    assert product["pages_lost"] <= before["pages_lost"]
+    assert len(cv["held_out_f1_per_fold"]) == 5
+    if "publishers" in report:
+        publishers = report["publishers"]["methods"]
+        assert publishers[report["product_method"]]["f1"] >= PUBLISHERS_FLOOR
+        assert (
+            publishers[report["product_method"]]["pages_lost"] <= publishers[report["ablation_steps"][0]]["pages_lost"]
+        )
+    assert report["cost"]["new_ms_per_page"] > report["cost"]["old_ms_per_page"] > 0
