@@ -91,6 +91,12 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     ):
         if v := dig(s, "stages", key, "per_second"):
             add(_row(name, v, unit))
+    for name, key in (
+        ("trafilatura (with metadata)", "trafilatura_with_metadata"),
+        ("rs-trafilatura", "rs_trafilatura"),
+    ):
+        if v := dig(s, "stages", "clean", "extractors_ms_per_page", key):
+            add(_row(f"clean: {name} ms/page", v, "ms/page", note="alone, median; both run on every page"))
     if v := dig(s, "stages", "entities", "tokens_per_second"):
         add(_row("NER tokens/s", v, "tokens/s", note=str(dig(s, "stages", "entities", "tagger"))))
     if v := dig(s, "stages", "parquet", "per_second"):

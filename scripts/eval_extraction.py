@@ -44,9 +44,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench import corpus  # noqa: E402
 from newsbeam.schemas.records import Page  # noqa: E402
-from newsbeam.transforms.clean.body import DEFAULT_METHOD, TRAFILATURA, BodyMethod  # noqa: E402
+from newsbeam.transforms.clean.body import (  # noqa: E402
+    DEFAULT_METHOD,
+    TRAFILATURA,
+    BodyMethod,
+    Candidates,
+    PageFacts,
+)
 from newsbeam.transforms.clean.extract import (  # noqa: E402
-    PageReading,
     looks_like_prose,
     page_body,
     read_page,
@@ -137,11 +142,15 @@ ABLATION = [
 
 @dataclass
 class Read:
+    """One page's gold and what the extractors found (strings only: trees would hold GBs)."""
+
     set: str
     id: str
     group: str
     gold: str
-    reading: PageReading
+    candidates: Candidates
+    facts: PageFacts
+    title: str | None
     ms: dict[str, float]
 
 
@@ -158,14 +167,15 @@ def read(page: corpus.CorpusPage) -> Read:
     started = time.perf_counter()
     recall = recall_text(tree, page.url) if tree is not None else ""
     ms["recall"] = (time.perf_counter() - started) * 1000
-    reading = replace(reading, candidates=replace(reading.candidates, rs=rs, recall=recall))
-    return Read(page.set, page.id, page.publisher or page.id, page.gold or "", reading, ms)
+    candidates = replace(reading.candidates, rs=rs, recall=recall)
+    title = reading.doc.title if reading.doc else None
+    return Read(page.set, page.id, page.publisher or page.id, page.gold or "", candidates, reading.facts, title, ms)
 
 
 def output(page: Read, method: Method) -> str:
     """What the product keeps for ``page`` under ``method``: the body, or "" for a dead letter."""
-    text, _ = page_body(page.reading, method.body)
-    return text if looks_like_prose(text, method.article_rule and page.reading.facts.is_article) else ""
+    text, _ = page_body(page.candidates, page.facts, page.title, method.body)
+    return text if looks_like_prose(text, method.article_rule and page.facts.is_article) else ""
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -249,7 +259,8 @@ def cost(pages: Sequence[Read]) -> dict[str, Any]:
     def mean(key: str, keep: Callable[[Read], bool] = lambda p: True) -> float:
         return sum(p.ms[key] for p in pages if keep(p)) / max(1, len(pages))
 
-    short = [p for p in pages if not looks_like_prose(page_body(p.reading, replace(product, recall_fallback=False))[0])]
+    without_recall = replace(product, recall_fallback=False)
+    short = [p for p in pages if not looks_like_prose(page_body(p.candidates, p.facts, p.title, without_recall)[0])]
     old = mean("trafilatura")
     new = old + mean("rs_trafilatura") + (mean("recall", lambda p: p in short) if product.recall_fallback else 0.0)
     return {

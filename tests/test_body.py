@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from httpserver import LoopbackServer
 from lxml import html as lxml_html
 
+from newsbeam.pipeline import lake_sql
+from newsbeam.pipeline.config import RunConfig
+from newsbeam.pipeline.feedlist import load_feed_list
+from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import Page
 from newsbeam.transforms.clean.body import (
     TRAFILATURA,
@@ -26,6 +32,7 @@ from newsbeam.transforms.clean.body import (
 )
 from newsbeam.transforms.clean.extract import MIN_ARTICLE_WORDS, clean_page, looks_like_prose, word_count
 from newsbeam.transforms.errors import ExtractError
+from newsbeam.transforms.fetch.http import HttpConfig
 
 FETCHED = datetime(2024, 5, 8, 18, 0, tzinfo=UTC)
 URL = "https://news.example.org/2024/05/08/rail-bridge-fire"
@@ -175,3 +182,48 @@ def test_choose_body_sources() -> None:
     assert choose_body(with_ld, BodyMethod(json_ld=False))[1] == "agreement"
     shorter_ld = Candidates(trafilatura=f"{P1}\n{P2}", rs=f"{P1}\n{P2}", json_ld=P1)
     assert choose_body(shorter_ld, BodyMethod(json_ld=True))[1] == "agreement"
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_short_news_item_reaches_the_lake_through_a_run(tmp_path: Path, http_server: LoopbackServer) -> None:
+    """Served over loopback HTTP from a feed with no summary: the brief is an article, the nav page a dead letter."""
+    s = http_server
+    s.add("/news/brief.html", news_item(OG_ARTICLE))
+    s.add("/news/unmarked.html", news_item(""))
+    items = "".join(
+        f"<item><title>{title}</title><link>{s.url(path)}</link><guid>{path}</guid>"
+        "<pubDate>Wed, 08 May 2024 15:42:00 +0000</pubDate></item>"
+        for title, path in ((HEADLINE, "/news/brief.html"), ("Unmarked copy", "/news/unmarked.html"))
+    )
+    s.add(
+        "/feed.xml",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Lowmere Gazette</title>'
+        f"<link>{s.url('/')}</link><description>d</description>{items}</channel></rss>",
+        content_type="application/rss+xml",
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(s.url("/feed.xml") + "\n")
+    output = tmp_path / "lake"
+    config = RunConfig(
+        output=str(output),
+        feeds=tuple(load_feed_list(feeds)),
+        http=HttpConfig(total_timeout=10, allow_private_networks=True, min_delay=0),
+    )
+    run(config)
+    con = lake_sql.connect(str(output))
+    articles = {
+        url: (source, text)
+        for url, source, text in con.execute("SELECT url, text_source, text FROM articles").fetchall()
+    }
+    letters = {
+        i: (stage, reason)
+        for i, stage, reason in con.execute("SELECT input_id, stage, reason FROM dead_letters").fetchall()
+    }
+    source, text = articles[s.url("/news/brief.html")]
+    assert source == "page" and "replacement buses" in text
+    assert s.url("/news/brief.html") not in letters
+    assert s.url("/news/unmarked.html") not in articles
+    stage, reason = letters[s.url("/news/unmarked.html")]
+    assert stage == "clean" and "not marked as an article" in reason

@@ -188,17 +188,18 @@ def read_page(page: Page, with_rs: bool = True) -> tuple[PageReading, lxml_html.
     return PageReading(doc, canonical, rights, facts, candidates), tree
 
 
-def page_body(reading: PageReading, method: BodyMethod = DEFAULT_METHOD) -> tuple[str, str]:
+def page_body(
+    candidates: Candidates, facts: PageFacts, title: str | None, method: BodyMethod = DEFAULT_METHOD
+) -> tuple[str, str]:
     """The article text of a read page and its source (``body.choose_body``), headline removed.
 
     With ``method.recall_fallback`` a body that does not look like prose is replaced by
-    trafilatura's recall-mode text (``reading.candidates.recall``) when that one is longer.
+    trafilatura's recall-mode text (``candidates.recall``) when that one is longer.
     """
-    title = reading.doc.title if reading.doc else None
-    text, source = choose_body(reading.candidates, method)
+    text, source = choose_body(candidates, method)
     text = _drop_headline(text, title)
-    recall = reading.candidates.recall
-    if method.recall_fallback and recall and not looks_like_prose(text, reading.facts.is_article):
+    recall = candidates.recall
+    if method.recall_fallback and recall and not looks_like_prose(text, facts.is_article):
         recall = _drop_headline(recall.strip(), title)
         if word_count(recall) > word_count(text):
             text, source = recall, "recall"
@@ -333,12 +334,13 @@ def clean_page(page: Page) -> Article:
     elif page.html:
         try:
             reading, tree = read_page(page)
-            page_text, body_source = page_body(reading)
+            title = reading.doc.title if reading.doc else None
+            page_text, body_source = page_body(reading.candidates, reading.facts, title)
             if tree is not None and DEFAULT_METHOD.recall_fallback and body_source != "recall":
                 if not looks_like_prose(page_text, reading.facts.is_article):
-                    candidates = replace(reading.candidates, recall=recall_text(tree, page.fetched_url or page.url))
-                    reading = replace(reading, candidates=candidates)
-                    page_text, body_source = page_body(reading)
+                    url = page.fetched_url or page.url
+                    candidates = replace(reading.candidates, recall=recall_text(tree, url))
+                    page_text, _ = page_body(candidates, reading.facts, title)
         except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
             why_page = f"extraction failed: {type(error).__name__}: {error}"
         else:
