@@ -22,6 +22,7 @@ from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.run import run
 from newsbeam.schemas.records import Page
 from newsbeam.transforms.clean.body import (
+    AGREEMENT_METHOD,
     TRAFILATURA,
     BodyMethod,
     Candidates,
@@ -30,7 +31,13 @@ from newsbeam.transforms.clean.body import (
     page_facts,
     paragraphs,
 )
-from newsbeam.transforms.clean.extract import MIN_ARTICLE_WORDS, clean_page, looks_like_prose, word_count
+from newsbeam.transforms.clean.extract import (
+    MIN_ARTICLE_WORDS,
+    clean_page,
+    looks_like_prose,
+    page_body,
+    word_count,
+)
 from newsbeam.transforms.errors import ExtractError
 from newsbeam.transforms.fetch.http import HttpConfig
 
@@ -173,15 +180,26 @@ def test_agreement_falls_back_to_the_whole_text_when_nothing_is_kept() -> None:
 
 def test_choose_body_sources() -> None:
     both = Candidates(trafilatura=P1, rs=f"{NAV}\n{P1}\n{P2}")
-    assert choose_body(both) == (P1, "agreement")
+    assert choose_body(both) == (P1, "trafilatura")  # the product's method: trafilatura's text
     assert choose_body(both, TRAFILATURA) == (P1, "trafilatura")
-    assert choose_body(Candidates(trafilatura="", rs=P2)) == (P2, "rs")
-    assert choose_body(Candidates(trafilatura=P1, rs=None)) == (P1, "trafilatura")
-    with_ld = Candidates(trafilatura=P1, rs=P1, json_ld=f"{P1}\n{P2}")
+    assert choose_body(both, AGREEMENT_METHOD) == (P1, "agreement")
+    assert choose_body(Candidates(trafilatura="", rs=P2), AGREEMENT_METHOD) == (P2, "rs")
+    assert choose_body(Candidates(trafilatura=P1, rs=None), AGREEMENT_METHOD) == (P1, "trafilatura")
+    with_ld = Candidates(trafilatura=P1, json_ld=f"{P1}\n{P2}")
     assert choose_body(with_ld, BodyMethod(json_ld=True)) == (f"{P1}\n{P2}", "json_ld")
-    assert choose_body(with_ld, BodyMethod(json_ld=False))[1] == "agreement"
-    shorter_ld = Candidates(trafilatura=f"{P1}\n{P2}", rs=f"{P1}\n{P2}", json_ld=P1)
-    assert choose_body(shorter_ld, BodyMethod(json_ld=True))[1] == "agreement"
+    assert choose_body(with_ld) == (P1, "trafilatura")
+    shorter_ld = Candidates(trafilatura=f"{P1}\n{P2}", json_ld=P1)
+    assert choose_body(shorter_ld, BodyMethod(json_ld=True))[1] == "trafilatura"
+
+
+def test_recall_fallback_replaces_a_body_that_is_not_prose() -> None:
+    furniture = "Share Tweet Email Print"
+    marked = facts(news_item(OG_ARTICLE))
+    candidates = Candidates(trafilatura=furniture, recall=f"{BRIEF}\n{CREDIT}")
+    assert page_body(candidates, marked, HEADLINE) == (f"{BRIEF}\n{CREDIT}", "recall")
+    assert page_body(candidates, marked, HEADLINE, TRAFILATURA) == (furniture, "trafilatura")
+    prose = Candidates(trafilatura=f"{BRIEF}\n{CREDIT}", recall=f"{BRIEF}\n{CREDIT}\n{NAV}")
+    assert page_body(prose, marked, HEADLINE)[1] == "trafilatura"  # prose already: recall is not consulted
 
 
 # --------------------------------------------------------------------------- end to end

@@ -1,22 +1,21 @@
 """Cleaning: turn a fetched (or given) page into an ``Article``.
 
-Pure functions, no I/O: the Beam stage calls ``clean_page`` once per page. Metadata comes
-from trafilatura; the main text is rs-trafilatura's paragraphs that trafilatura agrees with
-(``body.py``, chosen by cross-validation in ``scripts/eval_extraction.py``). When the page
-yields no article text the feed entry's own content or summary is used instead, so a paywall
-or a failed fetch does not lose the item.
+Pure functions, no I/O: the Beam stage calls ``clean_page`` once per page. Main text and
+metadata come from trafilatura (the body method in ``body.py``, chosen by cross-validation in
+``scripts/eval_extraction.py``); when the page yields no article text the feed entry's own
+content or summary is used instead, so a paywall or a failed fetch does not lose the item.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import rs_trafilatura
 import trafilatura
 from lxml import html as lxml_html
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
@@ -125,12 +124,15 @@ class PageReading:
 
 
 def rs_text(html: str, url: str | None) -> str | None:
-    """rs-trafilatura's main text (None when it fails: trafilatura's text then stands alone)."""
+    """rs-trafilatura's main text, or None when it is not installed or fails.
+
+    Only ``scripts/eval_extraction.py`` compares it (rs-trafilatura is not a dependency: it lost
+    to trafilatura on the development data); the product calls it only for a method that uses it.
+    """
     try:
-        result = rs_trafilatura.extract(
-            html, url=url, include_tables=True, include_comments=False, include_images=False
-        )
-    except Exception:  # noqa: BLE001 - a crash in the second extractor must not lose the page
+        module = importlib.import_module("rs_trafilatura")
+        result = module.extract(html, url=url, include_tables=True, include_comments=False, include_images=False)
+    except Exception:  # noqa: BLE001 - a missing or crashing second extractor must not lose the page
         return None
     return str(result.main_content or "")
 
@@ -143,7 +145,7 @@ def recall_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
     return text or ""
 
 
-def read_page(page: Page, with_rs: bool = True) -> tuple[PageReading, lxml_html.HtmlElement | None]:
+def read_page(page: Page, with_rs: bool = DEFAULT_METHOD.agreement) -> tuple[PageReading, lxml_html.HtmlElement | None]:
     """Parse ``page.html`` once and read it (see ``PageReading``); also returns the tree.
 
     The canonical href is read here because trafilatura drops relative canonical links unless
@@ -350,7 +352,7 @@ def clean_page(page: Page) -> Article:
             else:
                 marked = "marked as an article" if reading.facts.is_article else "not marked as an article"
                 why_page = (
-                    f"extractors found {word_count(page_text)} words and no article prose (page {marked}; "
+                    f"trafilatura found {word_count(page_text)} words and no article prose (page {marked}; "
                     f"needs {MIN_PAGE_WORDS}+ words in 2+ sentences, or {PROSE_WORDS}+ words, or for a "
                     f"marked article {MIN_ARTICLE_WORDS}+ words in a sentence)"
                 )
