@@ -52,13 +52,13 @@ from newsbeam.transforms.clean.body import (  # noqa: E402
     BodyMethod,
     Candidates,
     PageFacts,
+    recall_text,
+    rs_text,
 )
 from newsbeam.transforms.clean.extract import (  # noqa: E402
     looks_like_prose,
     page_body,
     read_page,
-    recall_text,
-    rs_text,
 )
 
 FOLDS = 5

@@ -15,12 +15,14 @@ Pure functions on strings and parsed trees; no I/O.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import trafilatura
 from lxml import html as lxml_html
 
 #: Share of a paragraph's words that must appear in the reference text for it to be kept.
@@ -113,6 +115,31 @@ def choose_body(candidates: Candidates, method: BodyMethod = DEFAULT_METHOD) -> 
     if method.json_ld and candidates.json_ld and len(_words(candidates.json_ld)) >= len(_words(text)):
         text, source = candidates.json_ld.strip(), "json_ld"
     return text, source
+
+
+# --------------------------------------------------------------------------- extractors
+
+
+def rs_text(html: str, url: str | None) -> str | None:
+    """rs-trafilatura's main text, or None when it is not installed or fails.
+
+    Only ``scripts/eval_extraction.py`` compares it (rs-trafilatura is not a dependency: it lost
+    to trafilatura on the development data); the product calls it only for a method that uses it.
+    """
+    try:
+        module = importlib.import_module("rs_trafilatura")
+        result = module.extract(html, url=url, include_tables=True, include_comments=False, include_images=False)
+    except Exception:  # noqa: BLE001 - a missing or crashing second extractor must not lose the page
+        return None
+    return str(result.main_content or "")
+
+
+def recall_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
+    """trafilatura in recall mode: the fallback for a page whose body came out too short."""
+    text = trafilatura.extract(
+        tree, url=url, favor_recall=True, include_comments=False, include_tables=True, deduplicate=False
+    )
+    return text or ""
 
 
 # --------------------------------------------------------------------------- page metadata

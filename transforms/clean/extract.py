@@ -9,7 +9,6 @@ content or summary is used instead, so a paywall or a failed fetch does not lose
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,16 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from newsbeam.schemas.records import Article, FeedEntry, Page
-from newsbeam.transforms.clean.body import DEFAULT_METHOD, BodyMethod, Candidates, PageFacts, choose_body, page_facts
+from newsbeam.transforms.clean.body import (
+    DEFAULT_METHOD,
+    BodyMethod,
+    Candidates,
+    PageFacts,
+    choose_body,
+    page_facts,
+    recall_text,
+    rs_text,
+)
 from newsbeam.transforms.clean.rights import Rights, tree_rights, with_headers
 from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
 from newsbeam.transforms.errors import ExtractError
@@ -121,28 +129,6 @@ class PageReading:
     rights: Rights
     facts: PageFacts
     candidates: Candidates
-
-
-def rs_text(html: str, url: str | None) -> str | None:
-    """rs-trafilatura's main text, or None when it is not installed or fails.
-
-    Only ``scripts/eval_extraction.py`` compares it (rs-trafilatura is not a dependency: it lost
-    to trafilatura on the development data); the product calls it only for a method that uses it.
-    """
-    try:
-        module = importlib.import_module("rs_trafilatura")
-        result = module.extract(html, url=url, include_tables=True, include_comments=False, include_images=False)
-    except Exception:  # noqa: BLE001 - a missing or crashing second extractor must not lose the page
-        return None
-    return str(result.main_content or "")
-
-
-def recall_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
-    """trafilatura in recall mode: the fallback for a page whose body came out too short."""
-    text = trafilatura.extract(
-        tree, url=url, favor_recall=True, include_comments=False, include_tables=True, deduplicate=False
-    )
-    return text or ""
 
 
 def read_page(page: Page, with_rs: bool = DEFAULT_METHOD.agreement) -> tuple[PageReading, lxml_html.HtmlElement | None]:
