@@ -116,6 +116,16 @@ def test_the_same_text_on_an_unmarked_page_is_still_a_dead_letter() -> None:
     assert "not marked as an article" in reason
 
 
+def test_a_marked_gallery_with_byline_date_and_share_links_is_not_a_brief() -> None:
+    furniture = (
+        "Photos In pictures: Tall ships arrive for the harbour festival Photos by Lena Okafor "
+        "May 13, 2024, 7:00 p.m. All galleries Next gallery Share this story: Facebook X Email Print"
+    )
+    assert word_count(furniture) >= MIN_ARTICLE_WORDS
+    assert not looks_like_prose(furniture, is_article=True)  # "p.m." does not end a sentence
+    assert looks_like_prose(furniture.replace("Print", "Print the photos for the festival."), is_article=True)
+
+
 def test_marked_page_with_a_few_words_only_is_still_refused() -> None:
     html = (
         f"<html><head>{OG_ARTICLE}</head><body><article><h1>{HEADLINE}</h1>"

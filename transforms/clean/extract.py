@@ -65,6 +65,9 @@ def word_count(text: str) -> int:
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s|$)")
+#: A sentence end after a word of two or more letters: "7:00 p.m." or "J. Smith" do not end a
+#: sentence, and a gallery's byline and date line must not pass for the one sentence of a brief.
+_WORD_SENTENCE_END = re.compile(r"\w{2}[.!?。！？][\"'”’)\]]*(?:\s|$)")
 
 
 def looks_like_prose(text: str, is_article: bool = False) -> bool:
@@ -76,12 +79,11 @@ def looks_like_prose(text: str, is_article: bool = False) -> bool:
     and one sentence: short news items are real articles.
     """
     words = word_count(text)
-    sentences = len(_SENTENCE_END.findall(text))
-    if is_article and words >= MIN_ARTICLE_WORDS and sentences >= 1:
+    if is_article and words >= MIN_ARTICLE_WORDS and _WORD_SENTENCE_END.search(text):
         return True
     if words < MIN_PAGE_WORDS:
         return False
-    return words >= PROSE_WORDS or sentences >= 2
+    return words >= PROSE_WORDS or len(_SENTENCE_END.findall(text)) >= 2
 
 
 @functools.lru_cache(maxsize=1)
