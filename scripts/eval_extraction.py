@@ -276,7 +276,11 @@ def cost(pages: Sequence[Read]) -> dict[str, Any]:
         return sum(p.ms[key] for p in pages if keep(p)) / max(1, len(pages))
 
     without_recall = replace(product, recall_fallback=False)
-    short = [p for p in pages if not looks_like_prose(page_body(p.candidates, p.facts, p.title, without_recall)[0])]
+    short = [
+        p
+        for p in pages
+        if not looks_like_prose(page_body(p.candidates, p.facts, p.title, without_recall)[0], p.facts.is_article)
+    ]
     old = mean("trafilatura")
     rs = mean("rs_trafilatura") if product.agreement else 0.0
     new = old + rs + (mean("recall", lambda p: p in short) if product.recall_fallback else 0.0)
