@@ -105,7 +105,8 @@ lint: $(STAMP)
 
 check: lint test
 
-# Quality reports (JSON in eval/): near-duplicate precision/recall per edit level, ECB+ story B-cubed.
+# Quality reports (JSON in eval/): body extraction on Dragnet and publisher pages (method chosen by 5-fold CV,
+# eval/extraction.json, from the slow test), near-duplicate precision/recall per edit level, ECB+ story B-cubed.
 eval: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 	$(BIN)/python scripts/eval_near_dups.py

@@ -91,6 +91,13 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     ):
         if v := dig(s, "stages", key, "per_second"):
             add(_row(name, v, unit))
+    for name, key, note in (
+        ("trafilatura (with metadata)", "trafilatura_with_metadata", "every page"),
+        ("trafilatura recall mode", "trafilatura_recall_mode", "only pages whose body is not prose"),
+        ("rs-trafilatura", "rs_trafilatura", "not used by cleaning; measured when installed"),
+    ):
+        if v := dig(s, "stages", "clean", "extractors_ms_per_page", key):
+            add(_row(f"clean: {name} ms/page", v, "ms/page", note=f"alone, one warm pass; {note}"))
     if v := dig(s, "stages", "entities", "tokens_per_second"):
         add(_row("NER tokens/s", v, "tokens/s", note=str(dig(s, "stages", "entities", "tagger"))))
     if v := dig(s, "stages", "parquet", "per_second"):

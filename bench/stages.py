@@ -130,7 +130,32 @@ def bench_clean(pages: Sequence[CorpusPage], repeats: int) -> tuple[dict[str, An
         "no_text": len(inputs) - len(articles),
         "mean_html_kib": rounded(html_bytes / max(1, len(pages)) / 1024, 1),
         "setup_seconds": rounded(setup),
+        "extractors_ms_per_page": _extractor_ms(inputs),
     }, articles
+
+
+def _extractor_ms(inputs: Sequence[Page]) -> dict[str, Any]:
+    """Each body extractor alone, mean ms per page over one warm pass: the main call, the recall-mode fallback (run by
+    cleaning only on pages whose body is not prose) and rs-trafilatura when installed (not a dependency:
+    ``scripts/eval_extraction.py`` scores it and it lost to trafilatura)."""
+    import importlib.util
+
+    from trafilatura.utils import load_html
+
+    from newsbeam.transforms.clean.body import recall_text, rs_text
+    from newsbeam.transforms.clean.extract import read_page
+
+    def median_ms(work: Any) -> float:
+        times, _ = repeat(lambda: [work(page) for page in inputs], 1)  # one pass: keeps bench-quick short
+        return rounded(times[0] / max(1, len(inputs)) * 1000, 2)
+
+    result: dict[str, Any] = {
+        "trafilatura_with_metadata": median_ms(read_page),
+        "trafilatura_recall_mode": median_ms(lambda page: recall_text(load_html(page.html), page.fetched_url)),
+    }
+    if importlib.util.find_spec("rs_trafilatura") is not None:
+        result["rs_trafilatura"] = median_ms(lambda page: rs_text(page.html or "", page.fetched_url))
+    return result
 
 
 def bench_dedup_keys(articles: Sequence[Article], repeats: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Cleaning: turn a fetched (or given) page into an ``Article``.
 
 Pure functions, no I/O: the Beam stage calls ``clean_page`` once per page. Main text and
-metadata come from trafilatura; when the page yields no article text the feed entry's own
+metadata come from trafilatura (the body method in ``body.py``, chosen by cross-validation in
+``scripts/eval_extraction.py``); when the page yields no article text the feed entry's own
 content or summary is used instead, so a paywall or a failed fetch does not lose the item.
 """
 
@@ -9,16 +10,28 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+from lxml import html as lxml_html
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from newsbeam.schemas.records import Article, FeedEntry, Page
+from newsbeam.transforms.clean.body import (
+    DEFAULT_METHOD,
+    BodyMethod,
+    Candidates,
+    PageFacts,
+    choose_body,
+    page_facts,
+    recall_text,
+    rs_text,
+)
 from newsbeam.transforms.clean.rights import Rights, tree_rights, with_headers
 from newsbeam.transforms.dedup.keys import article_id, canonical_url, content_hash, normalise_text
 from newsbeam.transforms.errors import ExtractError
@@ -27,6 +40,10 @@ from newsbeam.transforms.errors import ExtractError
 #: text of an index page rather than an article; a one-paragraph news brief still has ~40.
 MIN_PAGE_WORDS = 25
 PROSE_WORDS = 80
+#: A page that says it is an article (og:type, JSON-LD type, or a headline with a publication
+#: date) needs only this many words in one sentence: a breaking-news item can be two lines,
+#: and those markers are what an index or gallery page does not carry.
+MIN_ARTICLE_WORDS = 12
 
 #: Below this probability py3langid's guess (on a headline-length text) is wrong more often
 #: than right; no language is more useful downstream than a wrong one.
@@ -48,15 +65,22 @@ def word_count(text: str) -> int:
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s|$)")
+#: A sentence end after a word of two or more letters: "7:00 p.m." or "J. Smith" do not end a
+#: sentence, and a gallery's byline and date line must not pass for the one sentence of a brief.
+_WORD_SENTENCE_END = re.compile(r"\w{2}[.!?。！？][\"'”’)\]]*(?:\s|$)")
 
 
-def looks_like_prose(text: str) -> bool:
+def looks_like_prose(text: str, is_article: bool = False) -> bool:
     """Article text, not page furniture: enough words, and sentences unless it is long.
 
     A gallery or index page often leaves trafilatura ~30 words of headline, byline and
     share links with no sentence in them; a real news brief has at least two sentences.
+    A page marked as an article (``PageFacts.is_article``) needs only ``MIN_ARTICLE_WORDS``
+    and one sentence: short news items are real articles.
     """
     words = word_count(text)
+    if is_article and words >= MIN_ARTICLE_WORDS and _WORD_SENTENCE_END.search(text):
+        return True
     if words < MIN_PAGE_WORDS:
         return False
     return words >= PROSE_WORDS or len(_SENTENCE_END.findall(text)) >= 2
@@ -96,20 +120,34 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _run_trafilatura(page: Page) -> tuple[Document | None, str | None, Rights]:
-    """Main text and metadata of ``page.html`` (None when trafilatura finds nothing), the
-    page's own ``rel=canonical`` href, and its rights signals.
+@dataclass(frozen=True)
+class PageReading:
+    """Everything read from one page's HTML: trafilatura's document (metadata and its text),
+    the ``rel=canonical`` href, rights signals, the page's own article markers, and the
+    body candidates."""
 
-    The href is read here because trafilatura drops relative canonical links unless the page
-    also has og: metadata to resolve them with; the page is parsed once for all three, and the
-    rights before trafilatura strips the scripts and metas they live in.
+    doc: Document | None
+    canonical: str | None
+    rights: Rights
+    facts: PageFacts
+    candidates: Candidates
+
+
+def read_page(page: Page, with_rs: bool = DEFAULT_METHOD.agreement) -> tuple[PageReading, lxml_html.HtmlElement | None]:
+    """Parse ``page.html`` once and read it (see ``PageReading``); also returns the tree.
+
+    The canonical href is read here because trafilatura drops relative canonical links unless
+    the page also has og: metadata to resolve them with; rights and article markers are read
+    before trafilatura strips the scripts and metas they live in.
     """
     tree = load_html(page.html)
     if tree is None:
-        return None, None, Rights()
+        return PageReading(None, None, Rights(), PageFacts(), Candidates("")), None
     link = tree.find('.//head//link[@rel="canonical"]')
     canonical = link.get("href") if link is not None else None
     rights = tree_rights(tree)
+    facts = page_facts(tree)
+    url = page.fetched_url or page.url
     # An article cannot be published after we fetched it; bounding by the fetch time also
     # makes the result a function of the page, not of the day the pipeline runs. One day
     # of slack: htmldate compares timestamps with midnight of max_date, so a same-day
@@ -117,7 +155,7 @@ def _run_trafilatura(page: Page) -> tuple[Document | None, str | None, Rights]:
     latest = _utc(page.fetched_at) + timedelta(days=1)
     result = trafilatura.bare_extraction(
         tree,
-        url=page.fetched_url or page.url,
+        url=url,
         date_extraction_params={
             "original_date": True,
             "extensive_search": True,
@@ -131,7 +169,31 @@ def _run_trafilatura(page: Page) -> tuple[Document | None, str | None, Rights]:
         include_tables=True,
         deduplicate=False,
     )
-    return (result if isinstance(result, Document) else None), canonical, rights
+    doc = result if isinstance(result, Document) else None
+    candidates = Candidates(
+        trafilatura=(doc.text or "") if doc else "",
+        rs=rs_text(page.html or "", url) if with_rs else None,
+        json_ld=facts.json_ld_body,
+    )
+    return PageReading(doc, canonical, rights, facts, candidates), tree
+
+
+def page_body(
+    candidates: Candidates, facts: PageFacts, title: str | None, method: BodyMethod = DEFAULT_METHOD
+) -> tuple[str, str]:
+    """The article text of a read page and its source (``body.choose_body``), headline removed.
+
+    With ``method.recall_fallback`` a body that does not look like prose is replaced by
+    trafilatura's recall-mode text (``candidates.recall``) when that one is longer.
+    """
+    text, source = choose_body(candidates, method)
+    text = _drop_headline(text, title)
+    recall = candidates.recall
+    if method.recall_fallback and recall and not looks_like_prose(text, facts.is_article):
+        recall = _drop_headline(recall.strip(), title)
+        if word_count(recall) > word_count(text):
+            text, source = recall, "recall"
+    return text, source
 
 
 def _drop_headline(text: str, title: str | None) -> str:
@@ -261,17 +323,26 @@ def clean_page(page: Page) -> Article:
         text, text_source = page.text.strip(), "input"
     elif page.html:
         try:
-            doc, canonical_link, rights = _run_trafilatura(page)
+            reading, tree = read_page(page)
+            title = reading.doc.title if reading.doc else None
+            page_text, body_source = page_body(reading.candidates, reading.facts, title)
+            if tree is not None and DEFAULT_METHOD.recall_fallback and body_source != "recall":
+                if not looks_like_prose(page_text, reading.facts.is_article):
+                    url = page.fetched_url or page.url
+                    candidates = replace(reading.candidates, recall=recall_text(tree, url))
+                    page_text, _ = page_body(candidates, reading.facts, title)
         except Exception as error:  # noqa: BLE001 - a parser crash on one page falls back to the feed
-            why_page = f"trafilatura failed: {type(error).__name__}: {error}"
+            why_page = f"extraction failed: {type(error).__name__}: {error}"
         else:
-            page_text = _drop_headline((doc.text or "").strip(), doc.title) if doc else ""
-            if looks_like_prose(page_text):
+            doc, canonical_link, rights = reading.doc, reading.canonical, reading.rights
+            if looks_like_prose(page_text, reading.facts.is_article):
                 text = page_text
             else:
+                marked = "marked as an article" if reading.facts.is_article else "not marked as an article"
                 why_page = (
-                    f"trafilatura found {word_count(page_text)} words and no article prose "
-                    f"(needs {MIN_PAGE_WORDS}+ words in 2+ sentences, or {PROSE_WORDS}+ words)"
+                    f"trafilatura found {word_count(page_text)} words and no article prose (page {marked}; "
+                    f"needs {MIN_PAGE_WORDS}+ words in 2+ sentences, or {PROSE_WORDS}+ words, or for a "
+                    f"marked article {MIN_ARTICLE_WORDS}+ words in a sentence)"
                 )
     elif page.fetch_error:
         why_page = f"page not fetched: {page.fetch_error}"
