@@ -15,8 +15,9 @@ Scenario (what a month of a mid-sized deployment looks like):
    frequent entity and a tail one, the top entities over everything, one day's articles.
 4. **Small commits.** A day of one-minute runs: ``small_commits`` runs of a handful of articles
    each (their articles and entity rows, ``write_partitions`` + ``publish_run``), with ``connect()``
-   timed every ``curve_every`` commits. delta-rs writes a checkpoint every 100 commits
-   (``delta.checkpointInterval``), so the curve shows what the log costs a reader between them.
+   timed every ``curve_every`` commits. delta-rs writes a checkpoint every ``CHECKPOINT_INTERVAL``
+   commits (``delta.checkpointInterval``, which the lake's tables set to 10), so the curve shows what
+   the log costs a reader between them.
 
 Rows are built before the clock starts: this section measures the writer, the layout and the
 reader, not the row building (``stages`` times that on real articles).
@@ -34,10 +35,11 @@ from typing import Any
 
 from bench import lake_read, synthetic
 from bench.common import TMP, log, median, rounded
+from newsbeam.transforms.lake import delta
 
 TAIL_ENTITIES = 2_000
-CHECKPOINT_INTERVAL = 100
-"""delta-rs's default ``delta.checkpointInterval`` (the tables do not set one)."""
+CHECKPOINT_INTERVAL = delta.CHECKPOINT_INTERVAL
+"""The tables' ``delta.checkpointInterval`` (``transforms.lake.delta``; delta-rs's default is 100)."""
 COMPACTION_RETENTION_HOURS = 0
 """The bench's vacuum retention: every replaced file goes at once (the product's minimum is 1 h)."""
 

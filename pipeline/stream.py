@@ -42,6 +42,7 @@ from newsbeam.transforms.lake.lock import RunLock
 from newsbeam.transforms.lake.migrate import refuse_legacy
 from newsbeam.transforms.lake.publish import recover
 from newsbeam.transforms.stream.commit import drained_path, mark, marked_at, stop_path
+from newsbeam.transforms.stream.heap import cap_mmap_threshold
 
 logger = logging.getLogger("newsbeam")
 
@@ -148,6 +149,7 @@ def stream(
     if not os.path.isfile(config.feed_list):
         raise ConfigError(f"feed list {config.feed_list} not found")
     options = stream_options(beam_args)
+    cap_mmap_threshold()  # before the pipeline: its workers run in this process on Prism (stream.heap)
     with ExitStack() as context:
         lock = context.enter_context(RunLock(config.output, config.stream_id, config.lock_stale_after))
         signals = context.enter_context(StopSignal())

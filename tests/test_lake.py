@@ -223,3 +223,35 @@ def test_batches_from_several_bundles_make_one_file_per_partition_in_arrival_ord
     assert table.column("url").to_pylist() == [a.url for a in articles]
     assert lake_write.PARTITION_COLUMN not in table.column_names
     assert pq.read_schema(tmp_path / "articles" / files[0].relative).remove_metadata() == ARTICLES.remove_metadata()
+
+
+def _commits_since_checkpoint(table_dir: Path) -> int:
+    """JSON commits a fresh open of the table replays: those after its newest checkpoint."""
+    log = table_dir / "_delta_log"
+    versions = [int(p.name[:20]) for p in log.glob("*.json")]
+    checkpoints = [int(p.name[:20]) for p in log.glob("*.checkpoint*.parquet")]
+    return sum(1 for v in versions if v > max(checkpoints, default=-1))
+
+
+def test_tables_checkpoint_every_few_commits_so_an_open_replays_a_short_log(tmp_path: Path) -> None:
+    """Issue 15: a stream commits every few seconds; delta-rs reads each JSON commit since the last
+    checkpoint on a tokio thread of its own, so at its default interval (100) the stream kept ~100
+    threads and their memory. A table made before the interval was set gets it on its next publish."""
+    from deltalake import DeltaTable
+
+    from newsbeam.transforms.lake.delta import CHECKPOINT_INTERVAL, delta_schema, table_uri
+
+    DeltaTable.create(table_uri(str(tmp_path), "entities"), delta_schema("entities"), partition_by=["entity", "date"])
+    runs = 2 * CHECKPOINT_INTERVAL + 5
+    for i in range(runs):
+        _write_run(tmp_path, f"run{i:03d}", [tagged_article(f"https://example.org/{i}")])
+        for name in ("articles", "entities"):
+            assert _commits_since_checkpoint(tmp_path / name) <= CHECKPOINT_INTERVAL, (name, i)
+    for name in ("articles", "entities"):
+        table = open_table(str(tmp_path), name)
+        assert table is not None
+        assert table.metadata().configuration["delta.checkpointInterval"] == str(CHECKPOINT_INTERVAL)
+        assert list((tmp_path / name / "_delta_log").glob("*.checkpoint.parquet")), name
+    con = lake_sql.connect(str(tmp_path))
+    assert con.sql("SELECT count(*) FROM articles").fetchall() == [(runs,)]
+    assert con.sql("SELECT count(*) FROM entities WHERE entity = 'wang-yi'").fetchall() == [(runs,)]
