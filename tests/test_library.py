@@ -79,3 +79,17 @@ def test_nothing_imports_the_old_top_level_packages() -> None:
             offenders += [f"{relative}:{node.lineno} {name}" for name in names if name.split(".")[0] in OLD_TOP_LEVEL]
     assert offenders == []
     assert len(tracked.stdout.split()) > 80
+
+
+def test_every_package_folder_is_listed_for_the_wheel() -> None:
+    """A package missing from pyproject's list imports in the editable install but not from the wheel."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        "newsbeam." + ".".join(init.parent.relative_to(root).parts)
+        for top in ("pipeline", "transforms", "schemas")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
