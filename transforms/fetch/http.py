@@ -388,15 +388,7 @@ class HttpxClient:
                 raise _mapped(error, current, url, cfg, deadline) from error
             finally:
                 response.close()
-            return HttpResponse(
-                requested_url=url,
-                url=str(response.url),
-                status=response.status_code,
-                headers={name.lower(): value for name, value in response.headers.items()},
-                body=body,
-                fetched_at=fetched_at,
-                elapsed_ms=int((time.monotonic() - started) * 1000),
-            )
+            return _response(url, response, body, fetched_at, started)
 
     def post_form(self, url: str, fields: dict[str, str]) -> HttpResponse:
         """POST ``fields`` form-encoded to ``url`` (a WebSub hub): one attempt, no redirects followed.
@@ -424,15 +416,22 @@ class HttpxClient:
             raise _mapped(error, target, url, cfg, deadline) from error
         finally:
             response.close()
-        return HttpResponse(
-            requested_url=url,
-            url=str(response.url),
-            status=response.status_code,
-            headers={name.lower(): value for name, value in response.headers.items()},
-            body=body,
-            fetched_at=datetime.now(UTC),
-            elapsed_ms=int((time.monotonic() - started) * 1000),
-        )
+        return _response(url, response, body, datetime.now(UTC), started)
+
+
+def _response(
+    requested: str, response: httpx.Response, body: bytes, fetched_at: datetime, started: float
+) -> HttpResponse:
+    """What ``get`` and ``post_form`` return: the final URL, status, lower-cased headers and timing."""
+    return HttpResponse(
+        requested_url=requested,
+        url=str(response.url),
+        status=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=body,
+        fetched_at=fetched_at,
+        elapsed_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def _without_fragment(url: str) -> str:
