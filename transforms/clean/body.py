@@ -25,6 +25,8 @@ from typing import Any
 import trafilatura
 from lxml import html as lxml_html
 
+from newsbeam.transforms.clean.rights import json_ld_objects
+
 #: Share of a paragraph's words that must appear in the reference text for it to be kept.
 #: Set to one half before any scoring (the NOTES lead), not tuned: the eval reports 0.3 and
 #: 0.7 beside it, and cross-validation picks among them per fold.
@@ -143,16 +145,6 @@ def recall_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- page metadata
-
-
-def json_ld_objects(data: Any) -> Iterator[Mapping[str, Any]]:
-    """Every JSON-LD object of a parsed block, lists and ``@graph`` flattened."""
-    if isinstance(data, list):
-        for item in data:
-            yield from json_ld_objects(item)
-    elif isinstance(data, Mapping):
-        yield data
-        yield from json_ld_objects(data.get("@graph"))
 
 
 def _types(item: Mapping[str, Any]) -> set[str]:

@@ -63,13 +63,14 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
-def _json_ld_objects(data: Any) -> Iterator[Mapping[str, Any]]:
+def json_ld_objects(data: Any) -> Iterator[Mapping[str, Any]]:
+    """Every JSON-LD object of a parsed block, lists and ``@graph`` flattened."""
     if isinstance(data, list):
         for item in data:
-            yield from _json_ld_objects(item)
+            yield from json_ld_objects(item)
     elif isinstance(data, Mapping):
         yield data
-        yield from _json_ld_objects(data.get("@graph"))
+        yield from json_ld_objects(data.get("@graph"))
 
 
 def json_ld_free(texts: list[str]) -> bool | None:
@@ -79,7 +80,7 @@ def json_ld_free(texts: list[str]) -> bool | None:
             data = json.loads(text)
         except ValueError:
             continue
-        for item in _json_ld_objects(data):
+        for item in json_ld_objects(data):
             flag = _flag(item.get("isAccessibleForFree"))
             if flag is not None:
                 return flag
