@@ -14,7 +14,6 @@ but the pushes brought the entries.
 from __future__ import annotations
 
 import random
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from bench.common import log
 from bench.livesite import LiveSite
 from bench.stream_proc import Child, LakeWatcher
-from bench.websub_hub import Hub
+from bench.websub_hub import Hub, free_port
 
 FULL: dict[str, Any] = {
     "feeds": 20,
@@ -38,19 +37,13 @@ WAIT = 60.0
 """Seconds one pushed entry may take to become readable before the part gives up on it."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def run_websub(p: dict[str, Any], work: Path, http: dict[str, Any]) -> dict[str, Any]:
     """One run of the WebSub part (see the module docstring); returns its numbers."""
     from bench.stream import WARM_UP_CAP, _fresh, percentiles
 
     output = _fresh(work)
     feed_list = work / "feeds.txt"
-    port = _free_port()
+    port = free_port()
     log(f"stream: WebSub push latency, {p['feeds']} feeds, {p['pushes']} pushes every {p['gap']:g} s")
     with Hub() as hub, LiveSite(feeds=p["feeds"], initial=1, hub=hub.url) as site:
         topics = site.feed_urls()

@@ -18,6 +18,7 @@ each distribution with the callback's answer.
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -66,6 +67,18 @@ def _http(
         return int(error.code), error.read(), ""
     except OSError:
         return 0, b"", ""
+
+
+def post_status(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST ``body`` to ``url`` as a hub or a forger would; the answer's status (0: unreachable)."""
+    return _http("POST", url, body, headers)[0]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a callback server to take)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:

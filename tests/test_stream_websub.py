@@ -5,45 +5,26 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from streaming import kill_group, start_stream, urls_in_lake, wait_for
 
 from bench.livesite import LiveSite
-from bench.websub_hub import Hub
+from bench.websub_hub import Hub, free_port, post_status
 from newsbeam.pipeline import runners
 from newsbeam.transforms.websub.signature import sign
 from newsbeam.transforms.websub.subscription import callback_url
 
 pytestmark = pytest.mark.skipif(runners.prism_binary() is None, reason=runners.install_hint())
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 SLOW_POLLING = ["--min-interval", "300", "--max-interval", "600"]
 """After the first poll no feed is polled again within the test: only a push can bring news."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with OPENER.open(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
 def test_a_push_through_our_hub_reaches_the_lake_in_seconds_and_forgeries_are_refused(tmp_path: Path) -> None:
     output, feeds, log = tmp_path / "lake", tmp_path / "feeds.txt", tmp_path / "stream.log"
-    port = _free_port()
+    port = free_port()
     public = f"http://127.0.0.1:{port}"
     with Hub(max_lease=6) as hub, LiveSite(feeds=2, hosts=1, initial=1, hub=hub.url) as site:
         pushed_feed, quiet_feed = site.feed_urls()
@@ -70,8 +51,8 @@ def test_a_push_through_our_hub_reaches_the_lake_in_seconds_and_forgeries_are_re
             hidden = site.publish(1)
             target = callback_url(public, quiet_feed)
             body = b"<rss>forged</rss>"
-            assert _post(target, body, {"X-Hub-Signature": sign(body, "guessed secret")}) == 403
-            assert _post(target, body, {}) == 403
+            assert post_status(target, body, {"X-Hub-Signature": sign(body, "guessed secret")}) == 403
+            assert post_status(target, body, {}) == 403
             time.sleep(8)  # four commit intervals and sixteen ticks
             assert hidden.url not in urls_in_lake(output), "a refused push must not trigger a poll"
             assert len(hub.log.requests) >= 4, "6 s leases were renewed before they expired"

@@ -4,7 +4,6 @@ server talking to our own spec hub over real loopback HTTP."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.livesite import LiveSite
-from bench.websub_hub import Hub
+from bench.websub_hub import Hub, free_port, post_status
 from newsbeam.pipeline.cli import build_parser, stream_config_from_args
 from newsbeam.pipeline.websub import CallbackServer, parse_listen
 from newsbeam.schemas.records import FeedSpec
@@ -181,21 +180,6 @@ def test_parse_listen() -> None:
 # --------------------------------------------------------------------------- callback + our hub, loopback
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with OPENER.open(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with OPENER.open(url, timeout=10) as response:
@@ -215,7 +199,7 @@ def _wait(condition: object, what: str, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def callback(tmp_path: Path) -> Iterator[CallbackServer]:
-    with CallbackServer(("127.0.0.1", _free_port()), str(tmp_path / "lake"), STREAM, max_bytes=4096) as server:
+    with CallbackServer(("127.0.0.1", free_port()), str(tmp_path / "lake"), STREAM, max_bytes=4096) as server:
         yield server
 
 
@@ -242,9 +226,9 @@ def test_subscribe_verify_push_through_our_hub_and_refuse_forged_pushes(callback
         target = callback_url(config.public_url, feed)
         body = b"<rss>forged</rss>"
         forged = sign(body, topic_secret(b"not the key", feed))
-        assert _post(target, body, {"X-Hub-Signature": forged}) == 403
-        assert _post(target, body, {}) == 403
-        assert _post(target, b"x" * 5000, {"X-Hub-Signature": sign(b"x" * 5000, "s")}) == 413, "body cap"
+        assert post_status(target, body, {"X-Hub-Signature": forged}) == 403
+        assert post_status(target, body, {}) == 403
+        assert post_status(target, b"x" * 5000, {"X-Hub-Signature": sign(b"x" * 5000, "s")}) == 413, "body cap"
         assert callback.snapshot() == {"websub_verified": 1, "websub_pushes": 1, "websub_pushes_refused": 3}
 
         marked = pushes(push_dir(output, STREAM), by_id([_spec(feed)]))
@@ -271,7 +255,7 @@ def test_the_callback_confirms_only_what_we_asked_for(callback: CallbackServer) 
     status, _ = _get(callback_url(public, stranger) + "?hub.mode=subscribe&hub.topic=x&hub.challenge=c")
     assert status == 404
     assert _get(f"{public}/elsewhere")[0] == 404
-    assert _post(callback_url(public, stranger), b"x", {"X-Hub-Signature": sign(b"x", "s")}) == 404
+    assert post_status(callback_url(public, stranger), b"x", {"X-Hub-Signature": sign(b"x", "s")}) == 404
     assert callback.snapshot()["websub_verifications_refused"] == 2
 
 
