@@ -41,6 +41,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> 
     """Options shared by ``run`` and ``demo``; the demo serves on loopback, so it may reach it."""
     group = _add_http_options(parser, demo=demo)
     group.add_argument("--refetch", action="store_true", help="fetch entries already in the lake again")
+    parser.add_argument(
+        "--dedup",
+        choices=("global", "keyed"),
+        default="global",
+        help="global (default): whole-run steps, best of each group, about 3x cheaper; keyed: the stream's "
+        "keyed state, the run as a bounded stream (no revisions)",
+    )
     entities = parser.add_argument_group("entities")
     entities.add_argument("--top-entities", type=int, default=10, help="max entities per article in entities/")
     entities.add_argument(
@@ -260,6 +267,7 @@ def config_from_args(args: argparse.Namespace, feeds_path: Path | None) -> RunCo
         salience_threshold=args.salience_threshold,
         ner_model=args.ner_model,
         refetch=args.refetch,
+        dedup=args.dedup,
         part_size=getattr(args, "part_size", None),
     )
 

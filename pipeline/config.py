@@ -38,6 +38,9 @@ class RunConfig:
     """Seconds after which another host's lock on the lake is considered abandoned."""
     refetch: bool = False
     """Fetch entries whose URL is already in the lake's ``_state/seen`` again."""
+    dedup: str = "global"
+    """``global``: batch's whole-run steps (best of each group, transitive near copies); ``keyed``: the
+    stream's keyed transforms (``KeyedDeduplicate``), the run as a bounded stream."""
     ner_model: str | None = None
     """spaCy pipeline for NER (name or path); None: the packaged model; "gazetteer": none."""
     part_size: int | None = None

@@ -52,6 +52,7 @@ from newsbeam.transforms.read.seen import SkipSeen
 from newsbeam.transforms.read.warc import ReadWarcPages
 from newsbeam.transforms.stories.stage import STATE as STORY_STATE
 from newsbeam.transforms.stories.stage import STORIES, AssignStories
+from newsbeam.transforms.stream.dedup import KeyedDeduplicate
 
 
 def near_index(output: str) -> LshIndex:
@@ -106,14 +107,7 @@ def build(
     dead_letters.append(pages[DEAD_LETTER])
 
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
-    deduplicated = cleaned[MAIN] | "Deduplicate" >> DeduplicateExact()
-    new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(functools.partial(load_seen, output))
-    exact = {
-        MAIN: new[MAIN],
-        DUPLICATES: (deduplicated[DUPLICATES], new[DUPLICATES]) | "ExactDuplicates" >> beam.Flatten(),
-    }
-    near = exact | "NearEarlierRuns" >> CollapseNearIntoEarlierRuns(functools.partial(near_index, output))
-    near = near | "DeduplicateNear" >> DeduplicateNear()
+    near = _deduplicate(cleaned[MAIN], config)
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     storied = tagged[MAIN] | "AssignStories" >> AssignStories(
         config.run_id, functools.partial(load_story_records, output)
@@ -138,6 +132,23 @@ def build(
         *state_rows,
     ) | "AllRows" >> beam.Flatten()
     return rows | "WriteLake" >> WriteLake(config.output, run_id)
+
+
+def _deduplicate(cleaned: beam.PCollection, config: RunConfig) -> dict[str, beam.PCollection]:
+    """Exact then near copies, within the run and against earlier runs: ``{main, duplicates}``."""
+    output = config.output
+    if config.dedup == "keyed":
+        return cleaned | "Deduplicate" >> KeyedDeduplicate(
+            functools.partial(load_seen, output), functools.partial(near_index, output), settle=0.0
+        )
+    deduplicated = cleaned | "Deduplicate" >> DeduplicateExact()
+    new = deduplicated[MAIN] | "AgainstEarlierRuns" >> CollapseIntoEarlierRuns(functools.partial(load_seen, output))
+    exact = {
+        MAIN: new[MAIN],
+        DUPLICATES: (deduplicated[DUPLICATES], new[DUPLICATES]) | "ExactDuplicates" >> beam.Flatten(),
+    }
+    near = exact | "NearEarlierRuns" >> CollapseNearIntoEarlierRuns(functools.partial(near_index, output))
+    return near | "DeduplicateNear" >> DeduplicateNear()
 
 
 def _with_state(spec: FeedSpec, feed_states: Mapping[str, FeedState]) -> FeedSpec:

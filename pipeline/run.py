@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -18,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from newsbeam.pipeline import graph
 from newsbeam.pipeline.config import RunConfig, new_run_id
 from newsbeam.pipeline.parts import plan_parts
-from newsbeam.pipeline.runners import DEFAULT_RUNNER, pipeline_options, runner_name
+from newsbeam.pipeline.runners import DEFAULT_RUNNER, pipeline_options, runner_name, without_state_cache
 from newsbeam.pipeline.summary import counters, format_summary
 from newsbeam.transforms.errors import ConfigError
 from newsbeam.transforms.lake.compact import DEFAULT_RETENTION_HOURS, compact
@@ -204,8 +205,10 @@ def _run_part(config: RunConfig, options: PipelineOptions, notes: list[str]) -> 
     pipeline = beam.Pipeline(options=options)
     graph.build(pipeline, config, feed_states)
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        keyed = without_state_cache() if config.dedup == "keyed" else contextlib.nullcontext()
+        with keyed:
+            result = pipeline.run()
+            result.wait_until_finish()
         written = read_listing(config.output, config.run_id)
         revised = revised_ids(config.output, written)
     except BaseException:

@@ -1,8 +1,8 @@
 """The stream's graph: named steps in data-flow order, every global step replaced by keyed state.
 
 FeedTicks -> PollFeeds (keyed by shard) -> FirstEntry (keyed by URL) -> FetchPages -> Clean ->
-FirstByUrl -> FirstByText (keyed) -> NearDuplicates (LSH band buckets, signatures and decisions, each
-keyed) -> TagEntities -> CommitWindows (stories, rows, one Delta commit per window).
+Deduplicate (``KeyedDeduplicate``: FirstByUrl -> FirstByText -> NearDuplicates, LSH band buckets,
+signatures and decisions, each keyed) -> TagEntities -> CommitWindows (stories, rows, one Delta commit per window).
 Feed states, duplicates and every stage's dead letters go to the same commit as the articles.
 """
 
@@ -26,8 +26,8 @@ from newsbeam.transforms.lake.state import load_feed_states, load_seen, load_see
 from newsbeam.transforms.read.feeds import FEED_STATE
 from newsbeam.transforms.stories.index import StoryConfig
 from newsbeam.transforms.stream.commit import CommitConfig, CommitWindows, stop_path, to_window
-from newsbeam.transforms.stream.first import FirstArticle, FirstEntry, entry_key, text_key, url_key
-from newsbeam.transforms.stream.near import NearDuplicates
+from newsbeam.transforms.stream.dedup import KeyedDeduplicate
+from newsbeam.transforms.stream.first import FirstEntry, entry_key
 from newsbeam.transforms.stream.near_messages import DEFAULT_SETTLE
 from newsbeam.transforms.stream.poll import FeedTicks, PollAllFeeds
 from newsbeam.transforms.stream.schedules import PollConfig
@@ -75,19 +75,8 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
     )
     pages = new | "FetchPages" >> FetchPages(config.http)
     cleaned = pages[MAIN] | "Clean" >> CleanPages()
-    seen = functools.partial(load_seen, output)
-    by_url = (
-        cleaned[MAIN]
-        | "KeyByUrl" >> beam.Map(url_key)
-        | "FirstByUrl" >> beam.ParDo(FirstArticle("exact_url", seen, horizon)).with_outputs(DUPLICATES, main=MAIN)
-    )
-    by_text = (
-        by_url[MAIN]
-        | "KeyByText" >> beam.Map(text_key)
-        | "FirstByText" >> beam.ParDo(FirstArticle("exact_text", seen, horizon)).with_outputs(DUPLICATES, main=MAIN)
-    )
-    near = by_text[MAIN] | "NearDuplicates" >> NearDuplicates(
-        functools.partial(near_index, output), config.horizon, config.settle
+    near = cleaned[MAIN] | "Deduplicate" >> KeyedDeduplicate(
+        functools.partial(load_seen, output), functools.partial(near_index, output), config.horizon, config.settle
     )
     tagged = near[MAIN] | "TagEntities" >> TagEntities(config.ner_model)
     commit = CommitConfig(
@@ -101,8 +90,6 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollect
     )
     records = (
         tagged[MAIN],
-        by_url[DUPLICATES],
-        by_text[DUPLICATES],
         near[DUPLICATES],
         polled[FEED_STATE],
         polled[DEAD_LETTER],

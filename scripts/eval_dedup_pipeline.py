@@ -9,7 +9,9 @@ original. From the lake: a predicted pair is two input URLs whose chains through
 (original, copy) pairs as in ``eval_near_dups.py``, and ``kept_original`` is the share of found
 pairs whose kept article is the original.
 
-Usage: ``python scripts/eval_dedup_pipeline.py [--limit 300] [--output eval/dedup_pipeline.json]``
+``--dedup keyed`` scores the run's keyed dedup (the stream's transforms) into ``dedup_pipeline_keyed.json``.
+
+Usage: ``python scripts/eval_dedup_pipeline.py [--limit 300] [--dedup global|keyed] [--output FILE]``
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ def level_lines(name: str, originals: list[tuple[str, str]], vocabulary: list[st
     return lines
 
 
-def run_level(lines: list[dict[str, str]], workdir: Path) -> tuple[Path, float]:
+def run_level(lines: list[dict[str, str]], workdir: Path, dedup: str = "global") -> tuple[Path, float]:
     source = workdir / "input.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     lake = workdir / "lake"
-    command = [str(ROOT / ".venv" / "bin" / "newsbeam"), "run", "--input", str(source), "--output", str(lake), "-q"]
+    command = [str(ROOT / ".venv" / "bin" / "newsbeam"), "run", "--input", str(source), "--output", str(lake), "-q", "--dedup", dedup]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
     return lake, time.perf_counter() - started
@@ -102,7 +104,8 @@ def score(lines: list[dict[str, str]], kept: dict[str, str]) -> dict[str, object
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=300, help="originals sampled per level")
-    parser.add_argument("--output", default=str(ROOT / "eval" / "dedup_pipeline.json"))
+    parser.add_argument("--output", default=None, help="default: eval/dedup_pipeline.json (keyed: _keyed.json)")
+    parser.add_argument("--dedup", choices=("global", "keyed"), default="global", help="run's --dedup")
     args = parser.parse_args(argv)
     if not DRAGNET.exists():
         print(f"skipped: {DRAGNET} not found", file=sys.stderr)
@@ -114,16 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {
         "corpus": "dragnet gold article texts via newsbeam run --input",
         "originals": len(originals),
+        "dedup": args.dedup,
     }
     levels: dict[str, object] = {}
     for name in PIPELINE_LEVELS:
         lines = level_lines(name, originals, vocabulary)
         with tempfile.TemporaryDirectory() as workdir:
-            lake, seconds = run_level(lines, Path(workdir))
+            lake, seconds = run_level(lines, Path(workdir), args.dedup)
             levels[name] = {**score(lines, kept_of(lake)), "run_seconds": round(seconds, 1)}
         print(name, levels[name], flush=True)
     report["levels"] = levels
-    output = Path(args.output)
+    suffix = "" if args.dedup == "global" else f"_{args.dedup}"
+    output = Path(args.output or ROOT / "eval" / f"dedup_pipeline{suffix}.json")
     output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {output}")
     return 0

@@ -143,12 +143,11 @@ class FirstArticle(beam.DoFn):  # type: ignore[misc]
     ) -> Iterator[Article | DuplicateOutput]:
         key, article = element
         earlier = self.lake.get(key) or kept.read()
-        if earlier is None or earlier[0] == article.article_id:
-            if earlier is None:
-                kept.write((article.article_id, article.url))
-                expiry.set(Timestamp.of(time.time() + self.horizon))
-            yield article
-            return
+        if earlier is None:
+            kept.write((article.article_id, article.url))
+            expiry.set(Timestamp.of(time.time() + self.horizon))
+        # Anything after the first is a copy, its own URL again included: two URLs with one canonical
+        # URL share an article id, and letting both through would leave one row for two inputs.
         yield from against_first(article, self.kind, earlier)
 
     @on_timer(EXPIRY)
