@@ -9,7 +9,8 @@ line per page, then one label per line, fields separated by ``|``::
     Apple | ORG | 2,3
 
 A label without an occurrence marks every whole-word occurrence (no letter, digit or hyphen
-touching either end: the name inside "pro-Israel" is left alone) of the surface string that is
+touching either end: the "Israel" inside "pro-Israel" is left alone; CoNLL-2003's data tags such a
+compound whole as MISC, "U.S.-led", "pro-Baghdad", so it gets a label of its own) of the surface string that is
 not already inside a longer label of the page (longer surfaces are placed first); ``2,3`` marks
 only those occurrences (1-based, counted over all whole-word occurrences). A surface that is
 never found, or an occurrence that does not exist, stops the build: every label has to land.

@@ -6,6 +6,25 @@ Reuters), labelled by hand with the CoNLL-2003 types. The repository keeps only 
 the text is rebuilt from the corpus by ``assemble`` every time, and the sha256 says whether it is
 still the text that was labelled. The labelling helper and the eval both go through this module,
 so the rule that builds the text exists once.
+
+Labelling conventions (the CoNLL-2003 guidelines; where they are unclear, what its training data
+does):
+
+* Titles and honorifics stay outside a PER span: "Harry" in "Prince Harry", "Anwar Ibrahim" in
+  "Datuk Seri Anwar Ibrahim", "Starmer" in "Lady Starmer".
+* A body named with its country is one ORG ("US Supreme Court", "U.S. Air Force"), as most of
+  CoNLL's "U.S. ..." bodies are. "Parliament" alone is not labelled (CoNLL tags it O).
+* MISC: nationalities and demonyms, party adjectives ("Democratic"), named events including
+  holidays ("Labor Day", as CoNLL), military operations and exercises, works, products, laws and
+  treaties ("Fourteenth Amendment"), AIDS (as CoNLL). A hyphen compound holding a name is one
+  MISC span ("pro-Israel", "Russian-occupied"), as CoNLL's "U.S.-led".
+* ORG: companies, online platforms (Telegram, Reddit), publications, parties, sports clubs.
+  LOC: places, facilities (stadiums, theatres, streets), a place naming a treaty ("Paris" climate
+  treaty, as CoNLL's "Dayton" accord), a country as a national team.
+* "The" is inside a span only where it is part of the printed name mid-sentence ("The Hague",
+  "The Intercept", "The Tempest").
+* Not labelled: dates and numbers, currencies (bitcoin), plant and grape varieties, user names,
+  generic capitalised offices ("Federal Government", "MEC"), column names, slogans.
 """
 
 from __future__ import annotations
