@@ -23,12 +23,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsbeam.pipeline import lake_sql  # noqa: E402
-from scripts.ner_ood import CORPUS, LABELS, TYPES, Span, bootstrap, counts, page_text, pages, prf, read_labels, sha256  # noqa: E402
+from scripts.ner_ood import CORPUS, LABELS, TYPES, Span, bootstrap, counts, current_texts, prf, read_labels  # noqa: E402
 
 URL = "https://ner-ood.example/{index}"
 
@@ -70,17 +71,9 @@ def print_errors(doc: str, text: str, gold: set[Span], found: set[Span]) -> None
             print(f"{doc}\t{label}\t{type_}\t{text[start:end]!r}\t{start}")
 
 
-def evaluate(ner_model: str | None = None, resamples: int = 1_000, errors: bool = False) -> dict[str, object]:
+def evaluate(ner_model: str | None = None, resamples: int = 1_000, errors: bool = False) -> dict[str, Any]:
     """The report: overall and per-type P/R/F1, bootstrap spread, documents changed or unscored."""
-    rows = pages(CORPUS)
-    labelled, texts, changed = [], [], []
-    for doc in read_labels(LABELS):
-        text = page_text(doc.doc, rows=rows) if doc.doc in rows else None
-        if text is None or sha256(text) != doc.sha256:
-            changed.append(doc.doc)
-            continue
-        labelled.append(doc)
-        texts.append(text)
+    labelled, texts, changed = current_texts(read_labels(LABELS), CORPUS)
     found, seconds = tag_through_pipeline(texts, ner_model)
     per_doc = [counts(doc.entities, spans or []) for doc, spans in zip(labelled, found, strict=True)]
     if errors:
@@ -110,6 +103,18 @@ def evaluate(ner_model: str | None = None, resamples: int = 1_000, errors: bool 
     }
 
 
+def summary(report: dict[str, Any]) -> str:
+    """The one-line summary ``make eval`` prints."""
+    overall, per_type = report["overall"], report["per_type"]
+    return (
+        f"NER out-of-domain ({report['documents']} docs, {overall['gold']} spans, {report['ner_model']}): "
+        f"F1 {overall['f1']:.3f} [{overall['f1_p2.5']:.3f}-{overall['f1_p97.5']:.3f}] "
+        f"P {overall['precision']:.3f} R {overall['recall']:.3f}; "
+        + " ".join(f"{t} {per_type[t]['f1']:.3f}" for t in TYPES)
+        + (f"; {len(report['changed'])} changed docs not scored" if report["changed"] else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ner-model", default=None, help="passed to newsbeam run --ner-model")
@@ -123,17 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(args.ner_model, args.resamples, args.errors)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    overall = report["overall"]
-    assert isinstance(overall, dict)
-    per_type = report["per_type"]
-    assert isinstance(per_type, dict)
-    print(
-        f"NER out-of-domain ({report['documents']} docs, {overall['gold']} spans, {report['ner_model']}): "
-        f"F1 {overall['f1']:.3f} [{overall['f1_p2.5']:.3f}-{overall['f1_p97.5']:.3f}] "
-        f"P {overall['precision']:.3f} R {overall['recall']:.3f}; "
-        + " ".join(f"{t} {per_type[t]['f1']:.3f}" for t in TYPES)
-        + (f"; {len(report['changed'])} changed docs not scored" if report["changed"] else "")  # type: ignore[arg-type]
-    )
+    print(summary(report))
     return 0
 
 

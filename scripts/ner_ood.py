@@ -99,6 +99,21 @@ def page_text(doc: str, corpus: Path = CORPUS, rows: dict[str, dict[str, Any]] |
     return assemble(expected[row["expected_version"]])
 
 
+def current_texts(docs: Iterable[LabelledDoc], corpus: Path = CORPUS) -> tuple[list[LabelledDoc], list[str], list[str]]:
+    """(documents still as labelled, their texts, ids of the others): a page that is gone or whose
+    text no longer hashes to the labelled sha256 is set aside, not scored with misplaced spans."""
+    rows = pages(corpus)
+    kept, texts, changed = [], [], []
+    for doc in docs:
+        text = page_text(doc.doc, corpus=corpus, rows=rows) if doc.doc in rows else None
+        if text is None or sha256(text) != doc.sha256:
+            changed.append(doc.doc)
+            continue
+        kept.append(doc)
+        texts.append(text)
+    return kept, texts, changed
+
+
 def read_labels(path: Path = LABELS) -> list[LabelledDoc]:
     docs = []
     with path.open(encoding="utf-8") as handle:

@@ -11,9 +11,11 @@ import pytest
 from scripts.ner_ood import (
     LABELS,
     TYPES,
+    LabelledDoc,
     assemble,
     bootstrap,
     counts,
+    current_texts,
     page_text,
     pages,
     prf,
@@ -48,6 +50,21 @@ def test_every_label_lies_inside_its_text_and_the_text_is_the_labelled_one(share
         for start, end, _ in doc.entities:  # a name starts with a letter, digit or quote, not mid-word
             assert not text[start - 1 : start].isalnum() and not text[end : end + 1].isalnum(), (doc.doc, start)
     assert len({rows[d.doc]["group"] for d in docs}) >= 5  # several countries, not one publisher's style
+
+
+def test_a_changed_or_missing_page_is_set_aside_not_scored(tmp_path: Path) -> None:
+    (tmp_path / "us").mkdir()
+    expected = {"V1": {"title": "Old title", "body": {"sections": [{"paragraphs": ["Joe Biden spoke."]}]}}}
+    (tmp_path / "us" / "Site.json").write_text(json.dumps(expected))
+    row = {"html_path": "us/Site_2024.html.gz", "expected_path": "us/Site.json", "expected_version": "V1"}
+    (tmp_path / "pages.jsonl").write_text(json.dumps(row) + "\n")
+    text = "Old title\n\nJoe Biden spoke."
+    labelled = LabelledDoc("us/Site_2024.html.gz", sha256(text), ((11, 20, "PER"),))
+    gone = LabelledDoc("us/Gone_2024.html.gz", sha256(text), ())
+    assert current_texts([labelled, gone], tmp_path) == ([labelled], [text], ["us/Gone_2024.html.gz"])
+    expected["V1"]["title"] = "New title"  # the corpus was edited after labelling
+    (tmp_path / "us" / "Site.json").write_text(json.dumps(expected))
+    assert current_texts([labelled], tmp_path) == ([], [], ["us/Site_2024.html.gz"])
 
 
 def test_problems_finds_spans_outside_overlapping_padded_or_mistyped() -> None:
