@@ -106,13 +106,15 @@ lint: $(STAMP)
 check: lint test
 
 # Quality reports (JSON in eval/): body extraction on Dragnet and publisher pages (method chosen by 5-fold CV,
-# eval/extraction.json, from the slow test), near-duplicate precision/recall per edit level, ECB+ story B-cubed.
+# eval/extraction.json, from the slow test), near-duplicate precision/recall per edit level, ECB+ story B-cubed,
+# NER on CoNLL dev (eval/ner_pipeline.json) and on the hand-labelled out-of-domain pages (eval/ner_ood.json).
 eval: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 	$(BIN)/python scripts/eval_near_dups.py
 	$(BIN)/python scripts/eval_dedup_pipeline.py
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
+	$(BIN)/python scripts/eval_ner_ood.py
 
 # Speed, memory and scale (bench/report.json + bench/report.md; peers in venvs of their own under bench/tmp/peers/).
 bench: $(STAMP) $(PRISM)
