@@ -1,6 +1,6 @@
 """Work the benchmark runs in a fresh process, so its peak memory and CPU time are its own.
 
-``python bench/child.py e2e --input X --output DIR [--ner-model M] [beam args...]``: one newsbeam
+``python bench/child.py e2e --input X --output DIR [--ner-model M] [--dedup keyed] [beam args...]``: one newsbeam
 run (``pipeline.run.run``), printing one JSON line with the run's own seconds (from lock to
 publish, imports excluded) and its counters.
 
@@ -26,6 +26,7 @@ def e2e(argv: list[str]) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--ner-model", default=None)
     parser.add_argument("--part-size", type=int, default=None)
+    parser.add_argument("--dedup", choices=("global", "keyed"), default="global")
     args, beam_args = parser.parse_known_args(argv)
     started = time.perf_counter()
     from newsbeam.pipeline.config import RunConfig
@@ -34,7 +35,13 @@ def e2e(argv: list[str]) -> int:
     imported = time.perf_counter() - started
     logging.basicConfig(level=logging.ERROR)
     result = run(
-        RunConfig(output=args.output, input_pattern=args.input, ner_model=args.ner_model, part_size=args.part_size),
+        RunConfig(
+            output=args.output,
+            input_pattern=args.input,
+            ner_model=args.ner_model,
+            part_size=args.part_size,
+            dedup=args.dedup,
+        ),
         beam_args,
     )
     print(

@@ -20,13 +20,17 @@ CHILD = Path(__file__).resolve().parent / "child.py"
 RUNNER = "FnApiRunner (newsbeam's default in-process runner, one worker)"
 
 
-def run_once(input_path: Path, name: str, ner_model: str | None = None, timeout: float = 3600) -> dict[str, Any]:
+def run_once(
+    input_path: Path, name: str, ner_model: str | None = None, timeout: float = 3600, dedup: str = "global"
+) -> dict[str, Any]:
     """One isolated run; returns its own seconds, CPU, peak RSS and counters."""
     output = TMP / f"lake-{name}"
     shutil.rmtree(output, ignore_errors=True)
     args = [sys.executable, str(CHILD), "e2e", "--input", str(input_path), "--output", str(output)]
     if ner_model:
         args += ["--ner-model", ner_model]
+    if dedup != "global":
+        args += ["--dedup", dedup]
     child: ChildResult = run_child(args, timeout=timeout)
     shutil.rmtree(output, ignore_errors=True)
     if child.returncode != 0:

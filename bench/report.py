@@ -154,6 +154,19 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                 )
             )
     rows.extend(lake_report.headline_rows(s.get("lake") or {}))
+    dedup = s.get("keyed") or {}
+    if ratio := dedup.get("keyed_over_global_cpu"):
+        runs = dedup["runs"]
+        add(
+            _row(
+                f"run --dedup keyed / --dedup global, CPU, {dedup['articles']:,} synthetic articles",
+                ratio,
+                "x",
+                note=f"{runs['keyed']['cpu_ms_per_article']} vs {runs['global']['cpu_ms_per_article']} CPU ms/article "
+                f"end to end; peak RSS {runs['keyed']['max_rss_mib']} vs {runs['global']['max_rss_mib']} MiB; same "
+                f"articles and duplicates counts: {'yes' if dedup['same_counts'] else 'no'}",
+            )
+        )
     warc = s.get("warc") or {}
     if ratio := warc.get("warc_gz_vs_jsonl_read_and_clean"):
         rate = dig(warc, "read_and_clean", "warc.gz", "per_cpu_second")

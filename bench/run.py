@@ -34,11 +34,27 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import corpus, e2e, fetch, lake, memory, peers, scaling, stages, stream, stream_soak, stream_state, warc
+from bench import (
+    corpus,
+    e2e,
+    fetch,
+    keyed,
+    lake,
+    memory,
+    peers,
+    scaling,
+    stages,
+    stream,
+    stream_soak,
+    stream_state,
+    warc,
+)
 from bench.common import BENCH, TMP, log, rounded, skipped
 from bench.report import headline, render_markdown
 
-SECTIONS = ("stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "warc", "stream", "stream_state", "soak")
+SECTIONS = (
+    "stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "keyed", "warc", "stream", "stream_state", "soak",
+)  # fmt: skip
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
@@ -65,6 +81,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling_cap_seconds": 900,
         "warc_pages": 300,
         "warc_repeats": 3,
+        "keyed_articles": 10_000,
         "stream": stream.FULL,
         "stream_state_articles": 100_000,
         "soak": stream_soak.FULL,
@@ -94,6 +111,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling_part_size": 500,  # so CI runs the parts path too
         "warc_pages": 40,
         "warc_repeats": 1,
+        "keyed_articles": 1_000,
         "stream_state_articles": 2_000,
         "soak": stream_soak.QUICK,
         "stream": stream.QUICK,  # about 85 s; left out of --quick (CI) unless --only names it
@@ -307,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ),
         )
+    if "keyed" in wanted:
+        timed("keyed", lambda: report["sections"].__setitem__("keyed", keyed.measure(profile["keyed_articles"])))
     if "warc" in wanted:
         if corpus.available():
             timed(
