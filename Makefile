@@ -112,6 +112,7 @@ eval: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 	$(BIN)/python scripts/eval_near_dups.py
 	$(BIN)/python scripts/eval_dedup_pipeline.py
+	$(BIN)/python scripts/eval_dedup_pipeline.py --dedup keyed
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
 	$(BIN)/python scripts/eval_ner_ood.py
