@@ -5,7 +5,8 @@ spaces (sentences by newlines): raw text, as the pipeline would receive it. ``ne
 --input`` tags it end to end (NER model, gazetteer ruler, linking), and the lake's
 ``articles.mentions`` character offsets are compared with the gold spans: a mention counts when
 start, end and type all match. Documents collapsed as copies (CoNLL has repeated tables) are
-left out and counted in the report.
+left out and counted in the report. The spread is a bootstrap over documents (1,000 resamples, the
+2.5 and 97.5 percentiles of F1), as for the out-of-domain set (``scripts/ner_ood.py``).
 
 Usage: ``python scripts/eval_ner_pipeline.py [--ner-model NAME_OR_PATH] [--limit N]``; writes
 ``eval/ner_pipeline.json``.
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsbeam.pipeline import lake_sql  # noqa: E402
+from scripts.ner_ood import bootstrap, counts, prf  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "corpora" / "ner" / "conll2003" / "valid.txt.gz"
 TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -86,16 +88,8 @@ def render(sentences: list[list[tuple[str, str]]]) -> tuple[str, set[Span]]:
     return text, spans
 
 
-def score(counts: dict[str, Counter[str]], key: str) -> dict[str, float]:
-    correct, predicted, gold = counts["correct"][key], counts["predicted"][key], counts["gold"][key]
-    p = correct / predicted if predicted else 0.0
-    r = correct / gold if gold else 0.0
-    return {
-        "precision": round(p, 4),
-        "recall": round(r, 4),
-        "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-        "gold": gold,
-    }
+def score(tally: Counter[str], key: str) -> dict[str, float]:
+    return {**{name: round(value, 4) for name, value in prf(tally, key).items()}, "gold": tally[f"gold:{key}"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,21 +120,18 @@ def main(argv: list[str] | None = None) -> int:
             print(done.stderr[-3000:])
             return 1
         rows = lake_sql.connect(str(lake)).execute("SELECT url, mentions FROM articles").fetchall()
-    counts = {name: Counter[str]() for name in ("gold", "predicted", "correct")}
-    for url, mentions in rows:
-        truth = gold_by_url[url]
-        found = {(m["start"], m["end"], m["type"]) for m in mentions}
-        for name, spans in (("gold", truth), ("predicted", found), ("correct", truth & found)):
-            counts[name]["all"] += len(spans)
-            counts[name].update(kind for _, _, kind in spans)
+    per_doc = [counts(gold_by_url[url], ((m["start"], m["end"], m["type"]) for m in found)) for url, found in rows]
+    tally: Counter[str] = sum(per_doc, Counter())
+    spread = {k: {n: round(v, 4) for n, v in band.items()} for k, band in bootstrap(per_doc, ("all", *TYPES)).items()}
     report = {
         "documents": len(docs),
         "documents_scored": len(rows),
         "documents_collapsed_as_copies": len(docs) - len(rows),
         "ner_model": args.ner_model or "default (packaged model if present, else gazetteer)",
         "seconds": round(seconds, 1),
-        "overall": score(counts, "all"),
-        "per_type": {t: score(counts, t) for t in TYPES},
+        "overall": {**score(tally, "all"), **spread["all"]},
+        "per_type": {t: {**score(tally, t), **spread[t]} for t in TYPES},
+        "spread": "bootstrap over documents: 1,000 resamples, seed 12, 2.5/97.5 percentiles of F1",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
