@@ -18,7 +18,8 @@ from newsbeam.pipeline import lake_sql
 from newsbeam.pipeline.cli import main
 from newsbeam.pipeline.runners import without_state_cache
 
-WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "pu", "ro", "si", "tu") for b in ("ban", "dor", "fel", "gin", "hox", "jup")]
+SYLLABLES = ("ka", "lo", "mi", "ne", "pu", "ro", "si", "tu")
+WORDS = [f"{a}{b}" for a in SYLLABLES for b in ("ban", "dor", "fel", "gin", "hox", "jup")]
 
 
 def text(seed: int, words: int = 220) -> str:
