@@ -58,7 +58,8 @@ def run_level(lines: list[dict[str, str]], workdir: Path, dedup: str = "global")
     source = workdir / "input.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     lake = workdir / "lake"
-    command = [str(ROOT / ".venv" / "bin" / "newsbeam"), "run", "--input", str(source), "--output", str(lake), "-q", "--dedup", dedup]
+    command = [str(ROOT / ".venv" / "bin" / "newsbeam"), "run", "--input", str(source), "--output", str(lake)]
+    command += ["-q", "--dedup", dedup]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
     return lake, time.perf_counter() - started
