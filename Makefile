@@ -113,6 +113,7 @@ eval: $(STAMP)
 	$(BIN)/python scripts/eval_dedup_pipeline.py
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
+	$(BIN)/python scripts/eval_ner_pipeline.py --ner-model accurate --output eval/ner_pipeline_accurate.json
 
 # Speed, memory and scale (bench/report.json + bench/report.md; peers in venvs of their own under bench/tmp/peers/).
 bench: $(STAMP) $(PRISM)

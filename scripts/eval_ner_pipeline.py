@@ -7,8 +7,9 @@ spaces (sentences by newlines): raw text, as the pipeline would receive it. ``ne
 start, end and type all match. Documents collapsed as copies (CoNLL has repeated tables) are
 left out and counted in the report.
 
-Usage: ``python scripts/eval_ner_pipeline.py [--ner-model NAME_OR_PATH] [--limit N]``; writes
-``eval/ner_pipeline.json``.
+Usage: ``python scripts/eval_ner_pipeline.py [--ner-model NAME_OR_PATH] [--limit N] [--output PATH]``;
+writes ``eval/ner_pipeline.json``; ``make eval`` also writes ``eval/ner_pipeline_accurate.json``
+(``--ner-model accurate``).
 """
 
 from __future__ import annotations
