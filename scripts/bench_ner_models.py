@@ -20,6 +20,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -57,7 +58,7 @@ def measure(model: str, pairs: list[tuple[str, str | None]], repeats: int) -> di
         started = time.perf_counter()
         list(tagger.tag_many(pairs))
         times.append(time.perf_counter() - started)
-    median = sorted(times)[len(times) // 2]
+    median = statistics.median(times)
     words = sum(len(text.split()) for text, _ in pairs)
     return {
         "setup_seconds": round(setup, 2),
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "words": words,
         "mean_words_per_article": round(words / len(pairs), 1),
         "threads": 1,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "models": {model: measure(model, pairs, args.repeats) for model in args.models.split(",")},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
