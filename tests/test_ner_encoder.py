@@ -148,3 +148,9 @@ def test_long_texts_go_through_windows(model: AccurateModel) -> None:
     assert {("Nairobi", "LOC"), ("Kenya", "LOC")} <= per_copy
     kenya = [s for s, e, kind in spans[0] if text[s:e] == "Kenya" and kind == "LOC"]
     assert len(kenya) >= 38  # nearly every copy, including those across window edges
+
+
+def test_texts_without_words_give_no_spans(model: AccurateModel) -> None:
+    spans = model.spans_many(["", " \n\t ", "\x00", "Officials in Nairobi said so."])
+    assert spans[:3] == [[], [], []]
+    assert spans[3] == [(13, 20, "LOC")]
