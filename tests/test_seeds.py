@@ -16,6 +16,8 @@ from newsbeam.pipeline import lake_sql
 from newsbeam.pipeline.config import RunConfig
 from newsbeam.pipeline.feedlist import load_feed_list
 from newsbeam.pipeline.run import run
+from newsbeam.transforms.entities.encoder import ACCURATE_MODEL
+from newsbeam.transforms.entities.neural import ACCURATE
 from newsbeam.transforms.entities.tagger import resolve_model
 from newsbeam.transforms.fetch.http import HttpConfig
 
@@ -30,12 +32,15 @@ def page(title: str, body: str, outlet: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def seeds_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two seed articles served as pages of two outlets with feeds, ingested once."""
+@pytest.fixture(scope="module", params=[None, ACCURATE])
+def seeds_lake(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The two seed articles served as pages of two outlets with feeds, ingested once per NER model
+    (the packaged fast model, and ``accurate`` when ``make model-accurate`` has built it)."""
     shared = Path(__file__).resolve().parents[1].parent / "shared"
     if not (shared / "seeds").is_dir():
         pytest.skip("../shared not present")
+    if request.param == ACCURATE and not (ACCURATE_MODEL / "weights.npz").is_file():
+        pytest.skip("accurate NER model not built (make model-accurate)")
     first, second = sorted((shared / "seeds").glob("*.txt"))
     tmp_path = tmp_path_factory.mktemp("seeds")
     with LoopbackServer() as s:
@@ -61,7 +66,10 @@ def seeds_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         feeds.write_text(f"{s.url('/daily/rss.xml')}\n{s.url('/times/atom.xml')}\n")
         output = tmp_path / "lake"
         loopback = HttpConfig(allow_private_networks=True, min_delay=0)
-        result = run(RunConfig(output=str(output), feeds=tuple(load_feed_list(feeds)), http=loopback))
+        config = RunConfig(
+            output=str(output), feeds=tuple(load_feed_list(feeds)), http=loopback, ner_model=request.param
+        )
+        result = run(config)
     assert result.dead_letters == 0
     return output
 

@@ -44,6 +44,7 @@ from spacy.util import compile_infix_regex
 from newsbeam.schemas.records import EntityRef, Mention
 from newsbeam.transforms.entities.gazetteer import Gazetteer, default_gazetteer, slugify
 from newsbeam.transforms.entities.linking import HONORIFICS, Span, identity_text, link, unlinked_id
+from newsbeam.transforms.entities.neural import ACCURATE, accurate_pipeline
 
 Tagged = tuple[tuple[Mention, ...], tuple[EntityRef, ...]]
 
@@ -85,6 +86,9 @@ _ABBREVIATION_HYPHEN = r"(?<=[A-Za-z]\.)-(?=[A-Za-z])"
 PACKAGED_MODEL = Path(__file__).resolve().parent / "model"
 """The NER model trained by ``make model`` (``scripts/train_ner.py``), shipped in the package."""
 
+FAST = "fast"
+"""``--ner-model fast``: the packaged model by name (the default)."""
+
 GAZETTEER_ONLY = "gazetteer"
 """``--ner-model gazetteer``: no statistical model, the entity ruler alone."""
 
@@ -121,8 +125,8 @@ def _make_gazetteer_ruler(
 
 
 def resolve_model(model: str | Path | None) -> str | Path | None:
-    """Which spaCy pipeline tags entities: None means the packaged model when it is present."""
-    if model is None:
+    """Which spaCy pipeline tags entities: None (or ``"fast"``) means the packaged model when it is present."""
+    if model is None or str(model) == FAST:
         return PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None
     if str(model) == GAZETTEER_ONLY:
         return None
@@ -147,13 +151,18 @@ def build_pipeline(gazetteer: Gazetteer, model: str | Path | None = None) -> Lan
         assert isinstance(tokenizer, Tokenizer)
         infixes = [*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]
         tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    elif str(model) == ACCURATE:
+        nlp = accurate_pipeline(PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None)
     else:
         nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
         if "ner" not in nlp.pipe_names:
             raise ValueError(f"spaCy pipeline {model} has no 'ner' component")
     nlp.max_length = MAX_CHARS + 1
     ruler = nlp.add_pipe(_RULER_FACTORY, name="entity_ruler")
-    ruler.add_patterns(gazetteer.patterns())  # type: ignore[attr-defined]
+    # add_patterns runs every pattern text through the components before the ruler; ORTH patterns
+    # need the tokenizer alone (through the accurate model, the gazetteer took 7 minutes).
+    with nlp.select_pipes(enable=[]):
+        ruler.add_patterns(gazetteer.patterns())  # type: ignore[attr-defined]
     return nlp
 
 
