@@ -167,6 +167,20 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
                 f"articles and duplicates counts: {'yes' if dedup['same_counts'] else 'no'}",
             )
         )
+    ner = s.get("ner_models") or {}
+    for model, figures in (ner.get("models") or {}).items():
+        add(
+            _row(
+                f"NER --ner-model {model}, one core",
+                figures["ms_per_1000_words"],
+                "ms/1,000 words",
+                "<= 60" if model == "fast" else "",
+                figures["ms_per_1000_words"] <= 60 if model == "fast" else None,
+                f"{figures['ms_per_article']} ms per article over {ner['articles']} English publisher pages "
+                f"({ner['mean_words_per_article']} words on average); the whole tagger path (model, gazetteer, "
+                "linking, salience)",
+            )
+        )
     warc = s.get("warc") or {}
     if ratio := warc.get("warc_gz_vs_jsonl_read_and_clean"):
         rate = dig(warc, "read_and_clean", "warc.gz", "per_cpu_second")

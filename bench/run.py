@@ -41,6 +41,7 @@ from bench import (
     keyed,
     lake,
     memory,
+    ner_models,
     peers,
     scaling,
     stages,
@@ -53,7 +54,8 @@ from bench.common import BENCH, TMP, log, rounded, skipped
 from bench.report import headline, render_markdown
 
 SECTIONS = (
-    "stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "keyed", "warc", "stream", "stream_state", "soak",
+    "stages", "e2e", "peers", "fetch", "lake", "memory", "scaling", "keyed", "ner_models", "warc", "stream",
+    "stream_state", "soak",
 )  # fmt: skip
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -82,6 +84,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warc_pages": 300,
         "warc_repeats": 3,
         "keyed_articles": 10_000,
+        "ner_pages": 30,
+        "ner_repeats": 3,
         "stream": stream.FULL,
         "stream_state_articles": 100_000,
         "soak": stream_soak.FULL,
@@ -112,6 +116,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warc_pages": 40,
         "warc_repeats": 1,
         "keyed_articles": 1_000,
+        "ner_pages": 5,
+        "ner_repeats": 1,
         "stream_state_articles": 2_000,
         "soak": stream_soak.QUICK,
         "stream": stream.QUICK,  # about 85 s; left out of --quick (CI) unless --only names it
@@ -327,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "keyed" in wanted:
         timed("keyed", lambda: report["sections"].__setitem__("keyed", keyed.measure(profile["keyed_articles"])))
+    if "ner_models" in wanted:
+        timed(
+            "ner_models",
+            lambda: report["sections"].__setitem__(
+                "ner_models", ner_models.measure(profile["ner_pages"], profile["ner_repeats"])
+            ),
+        )
     if "warc" in wanted:
         if corpus.available():
             timed(
