@@ -50,6 +50,8 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, DocBin
 from spacy.util import compile_infix_regex
 
+from newsbeam.transforms.entities.bio import word_spans
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "ner" / "conll2003"
 DEFAULT_BUILD = REPO / "build" / "ner"
@@ -132,20 +134,6 @@ def read_conll(path: Path) -> list[Article]:
     return articles
 
 
-def iob_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """``(start, end, label)`` token spans of IOB2 (or IOB1) tags; an ``I-`` after O or another type starts a span."""
-    spans: list[tuple[int, int, str]] = []
-    start, label = -1, ""
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, kind = tag.partition("-")
-        if start >= 0 and (prefix != "I" or kind != label):
-            spans.append((start, i, label))
-            start = -1
-        if prefix == "B" or (prefix == "I" and start < 0):
-            start, label = i, kind
-    return spans
-
-
 def _news_spaces(words: Sequence[str]) -> list[bool]:
     """Whether each token is followed by a space in news-style text ("Smith, who" not "Smith , who")."""
     spaces = [True] * len(words)
@@ -202,7 +190,7 @@ def render(sentences: Iterable[Sentence], mode: Mode) -> Rendered:
         for word, space in zip(sentence.words, sentence_spaces, strict=True):
             starts.append(offset)
             offset += len(word) + space
-        for start, end, label in iob_spans(sentence.tags):
+        for start, end, label in word_spans(sentence.tags):
             last = end - 1
             entities.append((starts[start], starts[last] + len(sentence.words[last]), label))
         words.extend(sentence.words)
