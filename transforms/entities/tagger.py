@@ -124,10 +124,15 @@ def _make_gazetteer_ruler(
     )
 
 
+def _packaged_model() -> Path | None:
+    """The packaged fast model, when ``make model`` has put one in the package."""
+    return PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None
+
+
 def resolve_model(model: str | Path | None) -> str | Path | None:
     """Which spaCy pipeline tags entities: None (or ``"fast"``) means the packaged model when it is present."""
     if model is None or str(model) == FAST:
-        return PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None
+        return _packaged_model()
     if str(model) == GAZETTEER_ONLY:
         return None
     return model
@@ -152,7 +157,7 @@ def build_pipeline(gazetteer: Gazetteer, model: str | Path | None = None) -> Lan
         infixes = [*(nlp.Defaults.infixes or ()), _ABBREVIATION_HYPHEN]
         tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     elif str(model) == ACCURATE:
-        nlp = accurate_pipeline(PACKAGED_MODEL if (PACKAGED_MODEL / "meta.json").is_file() else None)
+        nlp = accurate_pipeline(_packaged_model())
     else:
         nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
         if "ner" not in nlp.pipe_names:
